@@ -1,0 +1,3 @@
+from tmbuild.cli import main
+
+main()

@@ -1,0 +1,23 @@
+"""Errors a user can fix: each is printed as one clear line, never as a traceback."""
+
+from __future__ import annotations
+
+
+class TmbuildError(Exception):
+    """A problem with the user's input; the CLI prints it and exits with status 1."""
+
+
+class ConfigError(TmbuildError):
+    """One or more problems in site.yaml, reported together."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ExportError(TmbuildError):
+    """The Teachable Machine export cannot be used."""
+
+
+class RuntimeFilesError(TmbuildError):
+    """The pinned TensorFlow.js files cannot be found, fetched or verified."""
