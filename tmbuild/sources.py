@@ -1,0 +1,239 @@
+"""Where an export's files come from: a folder on disk or a Teachable Machine .zip download.
+
+Both are presented as the same small read-only view, so the export checks never care which one
+the user gave. Every path that comes out of a file we did not write (zip member names, manifest
+paths) is checked here before anything is read.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from tmbuild.errors import ExportError
+
+# A real export is ~2.3 MB; the caps leave room for big custom models while stopping a zip bomb
+# long before it fills the disk or memory.
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+MAX_TOTAL_BYTES = 512 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+MAX_MEMBERS = 10_000
+# Folders of training images sometimes sit beside an export; two levels down is enough to find a
+# model.json nested in a download folder (`download/my_model/model.json`).
+MAX_FOLDER_DEPTH = 2
+
+class MissingFile(ExportError):
+    """A file the export names is not there."""
+
+
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:|^[\\/]{2}")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# Files macOS and Windows add to zips; never part of an export.
+_JUNK = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$)")
+
+
+def unsafe_path_reason(path: str) -> str | None:
+    """Why a relative path taken from an untrusted file may not be used, or None if it is safe."""
+    if not path:
+        return "is empty"
+    if "\x00" in path:
+        return "contains a NUL byte"
+    if _URL.match(path) or path.startswith("data:"):
+        return "is a URL, not a file beside model.json"
+    if path.startswith("/") or _WINDOWS_ABSOLUTE.match(path):
+        return "is an absolute path"
+    if "\\" in path:
+        return "contains a backslash"
+    if ".." in PurePosixPath(path).parts:
+        return "contains '..' and would leave the export"
+    return None
+
+
+def normalise(path: str) -> str:
+    """Collapse `./x` and `a//b` into the plain relative form used as a key."""
+    return posixpath.normpath(path).lstrip("/") if path not in ("", ".") else ""
+
+
+class ExportFiles:
+    """A read-only view of the files of one export location."""
+
+    def __init__(self, label: str, names: list[str]):
+        self.label = label  # how the user knows this location, for error messages
+        self.names = sorted(names)
+
+    def read(self, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+        raise NotImplementedError
+
+    def size(self, name: str) -> int:
+        raise NotImplementedError
+
+    def display(self, name: str) -> str:
+        """How to name a file inside this location in a message."""
+        raise NotImplementedError
+
+    def exists(self, name: str) -> bool:
+        return normalise(name) in self._name_set
+
+    @property
+    def _name_set(self) -> set[str]:
+        cached = getattr(self, "_names_cache", None)
+        if cached is None:
+            cached = self._names_cache = set(self.names)
+        return cached
+
+
+class FolderFiles(ExportFiles):
+    """Files below a folder; symlinks are followed only while they stay inside it."""
+
+    def __init__(self, root: Path, label: str):
+        self.root = root.resolve()
+        super().__init__(label, _list_files(root, MAX_FOLDER_DEPTH))
+
+    def _resolve(self, name: str) -> Path:
+        reason = unsafe_path_reason(name)
+        if reason:
+            raise ExportError(f"{self.display(name)}: path {reason}")
+        real = (self.root / name).resolve()
+        if real != self.root and self.root not in real.parents:
+            raise ExportError(
+                f"{self.display(name)}: is a link to {real}, outside the export folder; "
+                "copy the file into the export instead"
+            )
+        return real
+
+    def exists(self, name: str) -> bool:
+        try:
+            return self._resolve(name).is_file()
+        except (ExportError, OSError):
+            return False
+
+    def size(self, name: str) -> int:
+        return self._resolve(name).stat().st_size
+
+    def read(self, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+        real = self._resolve(name)
+        try:
+            info = real.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise ExportError(f"{self.display(name)}: is not a regular file")
+            if info.st_size > limit:
+                raise ExportError(
+                    f"{self.display(name)}: is {info.st_size:,} bytes, more than the "
+                    f"{limit:,} bytes tmbuild accepts for it"
+                )
+            return real.read_bytes()
+        except FileNotFoundError:
+            raise MissingFile(f"{self.display(name)}: file not found") from None
+        except OSError as error:
+            raise ExportError(f"{self.display(name)}: cannot read: {error.strerror}") from None
+
+    def display(self, name: str) -> str:
+        return f"{self.label}/{name}" if name else self.label
+
+
+def _list_files(root: Path, depth: int) -> list[str]:
+    """Relative names of the files up to `depth` folders below root, without following links."""
+    names: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        relative_dir = Path(dirpath).relative_to(root)
+        if len(relative_dir.parts) >= depth:
+            dirnames.clear()
+        names.extend((relative_dir / name).as_posix() for name in filenames)
+    return names
+
+
+class ZipFiles(ExportFiles):
+    """Members of a zip archive, read into memory with every size checked as it is read."""
+
+    def __init__(self, path: Path, label: str):
+        self.path = path
+        try:
+            self._zip = zipfile.ZipFile(path)
+            infos = self._zip.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
+            raise ExportError(
+                f"{label}: not a readable zip file ({error}); download the export from "
+                "Teachable Machine again"
+            ) from None
+        if len(infos) > MAX_MEMBERS:
+            raise ExportError(f"{label}: holds {len(infos):,} files; an export has three")
+        self._infos: dict[str, zipfile.ZipInfo] = {}
+        total = 0
+        for info in infos:
+            if _JUNK.search(info.filename) or info.is_dir():
+                continue
+            reason = unsafe_path_reason(info.filename)
+            if reason:
+                raise ExportError(
+                    f"{label}: member '{info.filename}' {reason} (a 'zip slip' archive); "
+                    "refusing to read it"
+                )
+            if info.flag_bits & 0x1:
+                raise ExportError(
+                    f"{label}: member '{info.filename}' is encrypted; export the model from "
+                    "Teachable Machine again without a password"
+                )
+            total += info.file_size
+            ratio = info.file_size / max(info.compress_size, 1)
+            if (
+                info.file_size > MAX_MEMBER_BYTES
+                or total > MAX_TOTAL_BYTES
+                or (ratio > MAX_COMPRESSION_RATIO and info.file_size > 1024 * 1024)
+            ):
+                raise ExportError(
+                    f"{label}: member '{info.filename}' would unpack to {info.file_size:,} bytes "
+                    f"(a zip bomb?); tmbuild reads at most {MAX_TOTAL_BYTES:,} bytes from a zip"
+                )
+            self._infos[normalise(info.filename)] = info
+        super().__init__(label, list(self._infos))
+
+    def size(self, name: str) -> int:
+        return self._infos[normalise(name)].file_size
+
+    def read(self, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+        key = normalise(name)
+        reason = unsafe_path_reason(name)
+        if reason:
+            raise ExportError(f"{self.display(name)}: path {reason}")
+        if key not in self._infos:
+            raise MissingFile(f"{self.display(name)}: file not found in the zip")
+        # The header's sizes can lie: count what actually comes out of the decompressor.
+        chunks, read = [], 0
+        try:
+            with self._zip.open(self._infos[key]) as member:
+                while chunk := member.read(1024 * 1024):
+                    read += len(chunk)
+                    if read > limit:
+                        raise ExportError(
+                            f"{self.display(name)}: unpacks to more than {limit:,} bytes "
+                            "(a zip bomb?); refusing to read it"
+                        )
+                    chunks.append(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as error:
+            raise ExportError(
+                f"{self.display(name)}: damaged zip member ({error}); download the export again"
+            ) from None
+        return b"".join(chunks)
+
+    def display(self, name: str) -> str:
+        return f"{self.label}:{name}" if name else self.label
+
+
+def open_export_location(path: Path, label: str) -> ExportFiles:
+    """A view of the folder or zip the user named; a path to model.json means its folder."""
+    if not path.exists():
+        raise ExportError(f"{label}: not found; set model.path in site.yaml or pass --model")
+    if path.is_dir():
+        return FolderFiles(path, label)
+    if zipfile.is_zipfile(path):
+        return ZipFiles(path, label)
+    if path.name == "model.json":
+        return FolderFiles(path.parent, str(Path(label).parent))
+    raise ExportError(
+        f"{label}: not a folder or .zip; point model.path at the folder (or .zip) that "
+        "Teachable Machine's 'Export Model → Tensorflow.js → Download my model' gave you"
+    )
