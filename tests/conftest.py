@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("TMBUILD_FIXTURES", ROOT.parent / "shared" / "fixtures" / "tm-exports"))
+FIXTURES = Path(
+    os.environ.get("TMBUILD_FIXTURES", ROOT.parent / "shared" / "fixtures" / "tm-exports")
+)
 IMAGE_EXPORTS = {
     "official-2class": FIXTURES / "official-2class" / "image-model.zip",
     "brands6-imgs": FIXTURES / "brands6-imgs" / "export",
@@ -30,8 +32,13 @@ def real_export(name: str) -> Path:
 
 
 def _dense(name: str, units: int, activation: str, use_bias: bool, input_dim: int | None = None):
-    config = {"units": units, "activation": activation, "use_bias": use_bias, "name": name,
-              "trainable": True}
+    config = {
+        "units": units,
+        "activation": activation,
+        "use_bias": use_bias,
+        "name": name,
+        "trainable": True,
+    }
     if input_dim is not None:
         config["batch_input_shape"] = [None, input_dim]
         config["dtype"] = "float32"
@@ -50,15 +57,34 @@ def tiny_model(labels: int = 2, image_size: int = 32, channels: int = 3, seed: i
         "config": {
             "name": "model1",
             "layers": [
-                {"name": "input_1", "class_name": "InputLayer", "inbound_nodes": [],
-                 "config": {"batch_input_shape": [None, image_size, image_size, channels],
-                            "dtype": "float32", "sparse": False, "name": "input_1"}},
-                {"name": "Conv1", "class_name": "Conv2D",
-                 "inbound_nodes": [[["input_1", 0, 0, {}]]],
-                 "config": {"filters": filters, "kernel_size": [3, 3], "strides": [2, 2],
-                            "padding": "same", "data_format": "channels_last",
-                            "dilation_rate": [1, 1], "activation": "relu", "use_bias": True,
-                            "name": "Conv1", "trainable": False}},
+                {
+                    "name": "input_1",
+                    "class_name": "InputLayer",
+                    "inbound_nodes": [],
+                    "config": {
+                        "batch_input_shape": [None, image_size, image_size, channels],
+                        "dtype": "float32",
+                        "sparse": False,
+                        "name": "input_1",
+                    },
+                },
+                {
+                    "name": "Conv1",
+                    "class_name": "Conv2D",
+                    "inbound_nodes": [[["input_1", 0, 0, {}]]],
+                    "config": {
+                        "filters": filters,
+                        "kernel_size": [3, 3],
+                        "strides": [2, 2],
+                        "padding": "same",
+                        "data_format": "channels_last",
+                        "dilation_rate": [1, 1],
+                        "activation": "relu",
+                        "use_bias": True,
+                        "name": "Conv1",
+                        "trainable": False,
+                    },
+                },
             ],
             "input_layers": [["input_1", 0, 0]],
             "output_layers": [["Conv1", 0, 0]],
@@ -66,17 +92,38 @@ def tiny_model(labels: int = 2, image_size: int = 32, channels: int = 3, seed: i
     }
     topology = {
         "class_name": "Sequential",
-        "config": {"name": "sequential_3", "layers": [
-            {"class_name": "Sequential", "config": {"name": "sequential_1", "layers": [
-                base,
-                {"class_name": "GlobalAveragePooling2D",
-                 "config": {"data_format": "channels_last", "name": "gap1", "trainable": True}},
-            ]}},
-            {"class_name": "Sequential", "config": {"name": "sequential_2", "layers": [
-                _dense("dense_Dense1", 100, "relu", True, input_dim=filters),
-                _dense("dense_Dense2", labels, "softmax", False),
-            ]}},
-        ]},
+        "config": {
+            "name": "sequential_3",
+            "layers": [
+                {
+                    "class_name": "Sequential",
+                    "config": {
+                        "name": "sequential_1",
+                        "layers": [
+                            base,
+                            {
+                                "class_name": "GlobalAveragePooling2D",
+                                "config": {
+                                    "data_format": "channels_last",
+                                    "name": "gap1",
+                                    "trainable": True,
+                                },
+                            },
+                        ],
+                    },
+                },
+                {
+                    "class_name": "Sequential",
+                    "config": {
+                        "name": "sequential_2",
+                        "layers": [
+                            _dense("dense_Dense1", 100, "relu", True, input_dim=filters),
+                            _dense("dense_Dense2", labels, "softmax", False),
+                        ],
+                    },
+                },
+            ],
+        },
         "keras_version": "tfjs-layers 1.3.1",
         "backend": "tensor_flow.js",
     }
@@ -110,13 +157,22 @@ def write_export(
     topology, entries, data = tiny_model(len(labels), image_size, 1 if grayscale else 3)
     folder.mkdir(parents=True, exist_ok=True)
     if model_json is None:
-        model_json = {"modelTopology": topology,
-                      "weightsManifest": [{"paths": [weights_name], "weights": entries}]}
+        model_json = {
+            "modelTopology": topology,
+            "weightsManifest": [{"paths": [weights_name], "weights": entries}],
+        }
     if metadata is None:
-        metadata = {"tfjsVersion": "1.3.1", "tmVersion": "2.4.5", "packageVersion": "0.8.4",
-                    "packageName": "@teachablemachine/image", "timeStamp": "2022-07-28T05:59:01Z",
-                    "userMetadata": {}, "modelName": "tm-my-image-model", "labels": labels,
-                    "imageSize": image_size}
+        metadata = {
+            "tfjsVersion": "1.3.1",
+            "tmVersion": "2.4.5",
+            "packageVersion": "0.8.4",
+            "packageName": "@teachablemachine/image",
+            "timeStamp": "2022-07-28T05:59:01Z",
+            "userMetadata": {},
+            "modelName": "tm-my-image-model",
+            "labels": labels,
+            "imageSize": image_size,
+        }
         if grayscale:
             metadata["grayscale"] = True
     (folder / "model.json").write_text(json.dumps(model_json), encoding="utf-8")

@@ -18,7 +18,7 @@ from tmbuild.errors import ExportError
 from tmbuild.sources import (
     ExportFiles,
     MissingFile,
-     normalise,
+    normalise,
     open_export_location,
     unsafe_path_reason,
 )
@@ -162,9 +162,12 @@ def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, metada
             "sites for image models only — train an Image Project and export that"
         )
     package = metadata.get("packageName")
-    if package == "@teachablemachine/pose" or "modelSettings" in metadata and isinstance(
-        metadata.get("modelSettings"), dict
-    ) and "posenet" in metadata["modelSettings"]:
+    if (
+        package == "@teachablemachine/pose"
+        or "modelSettings" in metadata
+        and isinstance(metadata.get("modelSettings"), dict)
+        and "posenet" in metadata["modelSettings"]
+    ):
         raise ExportError(
             f"{where}: this is a Teachable Machine pose model; tmbuild builds sites for image "
             "models only — train an Image Project and export that"
@@ -256,8 +259,11 @@ def _input_shape(topology: object) -> list | None:
         if not isinstance(inner, list) or not inner:
             return None
         if layer.get("class_name") in ("Model", "Functional"):
-            inputs = [item for item in inner if isinstance(item, dict)
-                      and item.get("class_name") == "InputLayer"]
+            inputs = [
+                item
+                for item in inner
+                if isinstance(item, dict) and item.get("class_name") == "InputLayer"
+            ]
             layer = inputs[0] if inputs else inner[0]
         else:
             layer = inner[0]

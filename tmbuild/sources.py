@@ -26,6 +26,7 @@ MAX_MEMBERS = 10_000
 # model.json nested in a download folder (`download/my_model/model.json`).
 MAX_FOLDER_DEPTH = 2
 
+
 class MissingFile(ExportError):
     """A file the export names is not there."""
 

@@ -1,0 +1,383 @@
+/* tmbuild client: loads the pinned TensorFlow.js runtime and the model, warms it up, and
+ * classifies images exactly as Teachable Machine does. Public API: window.tmbuild.
+ * Configuration comes from <script type="application/json" id="tmbuild-config">. */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("tmbuild-config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const SOFTWARE_RENDERERS = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+
+  // ---- runtime loading ---------------------------------------------------------------
+
+  const loadedScripts = new Map();
+
+  function loadScript(script) {
+    if (!loadedScripts.has(script.url)) {
+      loadedScripts.set(script.url, new Promise((resolve, reject) => {
+        const element = document.createElement("script");
+        element.src = script.url;
+        element.async = false; // the UMD bundles must run in order: they extend window.tf
+        if (script.integrity) {
+          element.integrity = script.integrity;
+          element.crossOrigin = "anonymous";
+        }
+        element.onload = resolve;
+        element.onerror = () => reject(new Error("could not load " + script.url));
+        document.head.appendChild(element);
+      }));
+    }
+    return loadedScripts.get(script.url);
+  }
+
+  function loadRoles(roles) {
+    const scripts = config.runtime.scripts.filter((s) => roles.includes(s.role));
+    return Promise.all(scripts.map(loadScript));
+  }
+
+  function webglInfo() {
+    const canvas = document.createElement("canvas");
+    const gl = canvas.getContext("webgl2") || canvas.getContext("webgl");
+    if (!gl) return { available: false, software: false, renderer: "" };
+    const debug = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = debug ? String(gl.getParameter(debug.UNMASKED_RENDERER_WEBGL)) : "";
+    const lose = gl.getExtension("WEBGL_lose_context");
+    if (lose) lose.loseContext();
+    return { available: true, software: SOFTWARE_RENDERERS.test(renderer), renderer };
+  }
+
+  function hasRole(role) {
+    return config.runtime.scripts.some((s) => s.role === role);
+  }
+
+  // Preference order for `backend: auto`: WebGL only when hardware-accelerated, since a
+  // software WebGL (SwiftShader, llvmpipe) is slower than WASM; plain CPU as the last resort.
+  function backendCandidates(requested) {
+    if (requested !== "auto") return [requested];
+    const gl = webglInfo();
+    const order = [];
+    if (gl.available && !gl.software) order.push("webgl");
+    order.push("wasm");
+    if (gl.available && gl.software) order.push("webgl");
+    order.push("cpu");
+    return order.filter((name) => hasRole(name) || name === "cpu");
+  }
+
+  async function startBackend(name) {
+    if (name === "wasm") {
+      await loadRoles(["wasm"]);
+      tf.wasm.setWasmPaths(config.runtime.wasm);
+    } else if (name === "webgl") {
+      await loadRoles(["cpu", "webgl"]);
+    } else {
+      await loadRoles(["cpu"]);
+    }
+    return tf.setBackend(name);
+  }
+
+  async function chooseBackend() {
+    const tried = [];
+    for (const name of backendCandidates(config.classifier.backend)) {
+      try {
+        if (await startBackend(name)) {
+          await tf.ready();
+          return { name, tried };
+        }
+        tried.push(name + " (unavailable)");
+      } catch (error) {
+        tried.push(name + " (" + error.message + ")");
+      }
+    }
+    throw new Error("no TensorFlow.js backend works in this browser: " + tried.join(", "));
+  }
+
+  // ---- preprocessing: identical to Teachable Machine's ---------------------------------
+
+  const cropCanvas = document.createElement("canvas");
+
+  function sourceSize(source) {
+    if (typeof HTMLVideoElement !== "undefined" && source instanceof HTMLVideoElement) {
+      return [source.videoWidth, source.videoHeight];
+    }
+    if (typeof HTMLImageElement !== "undefined" && source instanceof HTMLImageElement) {
+      return [source.naturalWidth, source.naturalHeight];
+    }
+    return [source.width, source.height];
+  }
+
+  // Scale so the short side is `size`, centre the long side, draw on a size×size canvas.
+  function cropToSquare(source, size, flipped) {
+    let drawable = source;
+    if (typeof ImageData !== "undefined" && source instanceof ImageData) {
+      const scratch = document.createElement("canvas");
+      scratch.width = source.width;
+      scratch.height = source.height;
+      scratch.getContext("2d").putImageData(source, 0, 0);
+      drawable = scratch;
+    }
+    const [width, height] = sourceSize(source);
+    const scale = size / Math.min(width, height);
+    const scaledWidth = Math.ceil(width * scale);
+    const scaledHeight = Math.ceil(height * scale);
+    cropCanvas.width = cropCanvas.height = size;
+    const context = cropCanvas.getContext("2d", { willReadFrequently: true });
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    context.drawImage(drawable, -Math.trunc((scaledWidth - size) / 2),
+      -Math.trunc((scaledHeight - size) / 2), scaledWidth, scaledHeight);
+    if (flipped) {
+      context.scale(-1, 1);
+      context.drawImage(cropCanvas, -size, 0);
+    }
+    return cropCanvas;
+  }
+
+  function checkDecoded(source) {
+    if (typeof HTMLImageElement !== "undefined" && source instanceof HTMLImageElement &&
+        (!source.complete || source.naturalWidth === 0)) {
+      throw new Error("the image is not decoded yet: wait for its load event");
+    }
+    if (typeof HTMLVideoElement !== "undefined" && source instanceof HTMLVideoElement &&
+        (source.readyState < 2 || source.videoWidth === 0)) {
+      throw new Error("the video has no frame yet");
+    }
+    const [width, height] = sourceSize(source);
+    if (!width || !height) throw new Error("the image is empty");
+  }
+
+  // Functional ops only: the core bundle alone does not register the chained tensor methods.
+  function toInput(canvas) {
+    let image = tf.cast(tf.browser.fromPixels(canvas), "float32");
+    if (config.model.grayscale) {
+      // Teachable Machine's luma weights for its grayscale models.
+      image = tf.sum(tf.mul(image, tf.tensor1d([0.2989, 0.587, 0.114])), -1, true);
+    }
+    return tf.expandDims(tf.sub(tf.div(image, 127), 1), 0);
+  }
+
+  // ---- the model -----------------------------------------------------------------------
+
+  let model = null;
+  let backend = null;
+  const labels = config.model.labels;
+  const size = config.model.imageSize;
+
+  function rank(probabilities) {
+    const predictions = labels.map((label, index) => ({ label, probability: probabilities[index] }));
+    predictions.sort((a, b) => b.probability - a.probability);
+    const top = predictions[0];
+    const gap = top.probability - (predictions[1] ? predictions[1].probability : 0);
+    const confident = top.probability >= config.classifier.threshold &&
+      gap >= config.classifier.minGap;
+    return { top, status: confident ? "confident" : "uncertain", predictions };
+  }
+
+  let firstPrediction = true;
+
+  async function classify(source, options) {
+    await ready;
+    checkDecoded(source);
+    const flipped = Boolean(options && options.flipped);
+    const output = tf.tidy(() => model.predict(toInput(cropToSquare(source, size, flipped))));
+    let probabilities;
+    try {
+      probabilities = Array.from(await output.data());
+    } finally {
+      output.dispose();
+    }
+    if (firstPrediction) {
+      firstPrediction = false;
+      performance.mark("tmbuild:first-prediction");
+    }
+    return rank(probabilities);
+  }
+
+  async function load() {
+    if (location.protocol === "file:") {
+      throw new Error("this page was opened from a file, and browsers do not let it load the " +
+        "model that way. Serve the folder instead, e.g. `tmbuild serve` or " +
+        "`python3 -m http.server` in the build folder, and open the http:// address.");
+    }
+    const started = performance.now();
+    await loadRoles(["core", "layers"]);
+    const chosen = await chooseBackend();
+    backend = chosen.name;
+    api.backend = backend;
+    ui.backend(backend, chosen.tried);
+    model = await tf.loadLayersModel(config.model.url, {
+      onProgress: (fraction) => ui.progress(fraction),
+    });
+    const loadMs = performance.now() - started;
+    performance.mark("tmbuild:model-loaded");
+    ui.warming();
+    const warmStarted = performance.now();
+    const channels = config.model.grayscale ? 1 : 3;
+    const warm = tf.tidy(() => model.predict(tf.zeros([1, size, size, channels])));
+    await warm.data();
+    warm.dispose();
+    const warmupMs = performance.now() - warmStarted;
+    performance.mark("tmbuild:warmed-up");
+    return { backend, labels: labels.slice(), imageSize: size, loadMs, warmupMs,
+      modelBytes: config.model.bytes };
+  }
+
+  // ---- the page ------------------------------------------------------------------------
+
+  const ui = {
+    progress(fraction) {
+      const total = config.model.bytes / 1e6;
+      $("loading-bar").value = fraction;
+      $("loading-text").textContent = "Loading model… " + (fraction * total).toFixed(1) +
+        " / " + total.toFixed(1) + " MB";
+    },
+    warming() {
+      $("loading-text").textContent = "Preparing the model…";
+    },
+    ready() {
+      $("loading").hidden = true;
+      const toggle = $("webcam-toggle");
+      if (toggle) toggle.disabled = false;
+    },
+    backend(name, tried) {
+      const element = $("backend");
+      element.hidden = false;
+      element.textContent = "Running on " + ({ webgl: "WebGL (GPU)", wasm: "WebAssembly (CPU)",
+        cpu: "plain JavaScript (CPU)" }[name] || name) + ".";
+      if (name === "cpu") {
+        ui.notice("Neither WebGL nor WebAssembly is available: predictions will be slow.");
+      }
+    },
+    notice(text) {
+      $("notice").hidden = false;
+      $("notice").textContent = text;
+    },
+    error(text) {
+      $("loading").hidden = true;
+      $("error").hidden = false;
+      $("error").textContent = text;
+    },
+    show(result) {
+      const verdict = $("verdict");
+      verdict.className = "verdict " + result.status;
+      verdict.textContent = result.status === "confident" ? result.top.label
+        : "Not sure (" + result.top.label + "?)";
+      const list = $("predictions");
+      list.replaceChildren(...result.predictions.slice(0, config.classifier.topK).map((p) => {
+        const item = document.createElement("li");
+        const label = document.createElement("span");
+        label.className = "label";
+        label.textContent = p.label;
+        const meter = document.createElement("meter");
+        meter.min = 0; meter.max = 1; meter.value = p.probability;
+        const percent = document.createElement("span");
+        percent.textContent = (p.probability * 100).toFixed(1) + "%";
+        item.append(label, meter, percent);
+        return item;
+      }));
+    },
+  };
+
+  function showImage(url) {
+    const preview = $("preview");
+    preview.hidden = false;
+    preview.onload = () => classify(preview).then(ui.show, (e) => ui.error(e.message));
+    preview.onerror = () => ui.error("This file is not an image your browser can read. " +
+      "Try a JPEG or PNG.");
+    preview.src = url;
+  }
+
+  function showFile(file) {
+    if (!file) return;
+    if (!file.type.startsWith("image/")) {
+      ui.error(file.name + " is not an image.");
+      return;
+    }
+    $("error").hidden = true;
+    showImage(URL.createObjectURL(file));
+  }
+
+  function wireUpload() {
+    const input = $("file");
+    const zone = $("dropzone");
+    if (!input || !zone) return;
+    input.addEventListener("change", () => showFile(input.files[0]));
+    zone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+    zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("dragging");
+      showFile(event.dataTransfer.files[0]);
+    });
+    document.addEventListener("paste", (event) => {
+      const item = Array.from(event.clipboardData.items).find((i) => i.type.startsWith("image/"));
+      if (item) showFile(item.getAsFile());
+    });
+  }
+
+  function wireSamples() {
+    for (const button of document.querySelectorAll(".sample")) {
+      button.addEventListener("click", () => showImage(button.dataset.src));
+    }
+  }
+
+  // Webcam: classify the newest frame whenever the previous prediction has finished, so a slow
+  // device skips frames instead of queueing them (and leaking their tensors).
+  function wireWebcam() {
+    const toggle = $("webcam-toggle");
+    const video = $("webcam");
+    if (!toggle) return;
+    let stream = null;
+    let busy = false;
+    const mirrored = config.classifier.mirrorWebcam;
+    video.classList.toggle("mirrored", mirrored);
+    const loop = () => {
+      if (!stream) return;
+      if (!busy && video.readyState >= 2) {
+        busy = true;
+        classify(video, { flipped: mirrored }).then(ui.show, () => {}).finally(() => {
+          busy = false;
+        });
+      }
+      requestAnimationFrame(loop);
+    };
+    toggle.addEventListener("click", async () => {
+      if (stream) {
+        stream.getTracks().forEach((track) => track.stop());
+        stream = null;
+        video.hidden = true;
+        toggle.textContent = "Start webcam";
+        return;
+      }
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user" } });
+      } catch (error) {
+        ui.error("The camera is not available: " + error.message);
+        return;
+      }
+      video.srcObject = stream;
+      video.hidden = false;
+      await video.play();
+      toggle.textContent = "Stop webcam";
+      requestAnimationFrame(loop);
+    });
+  }
+
+  const ready = load();
+  const api = {
+    ready,
+    classify,
+    backend: null,
+    dispose() {
+      if (model) model.dispose();
+      model = null;
+    },
+  };
+  window.tmbuild = api;
+
+  wireUpload();
+  wireSamples();
+  wireWebcam();
+  ready.then(ui.ready, (error) => ui.error("Could not start the classifier: " + error.message));
+})();

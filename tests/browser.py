@@ -1,0 +1,125 @@
+"""Helpers for the browser tests: a real Chromium, and a static server that applies `_headers`.
+
+The server honours the built `_headers` file the way Netlify and Cloudflare Pages do (every
+matching rule's headers), so the page is tested under the very CSP it ships with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import http.server
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
+NO_WEBGL_ARGS = ["--disable-gpu", "--disable-software-rasterizer"]
+
+
+def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    rules: list[tuple[str, list[tuple[str, str]]]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            rules.append((line.strip(), []))
+        else:
+            name, _, value = line.strip().partition(":")
+            rules[-1][1].append((name.strip(), value.strip()))
+    return rules
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    rules: list = []
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".json": "application/json",
+    }
+
+    def _matching(self) -> list[tuple[str, str]]:
+        path = self.path.split("?", 1)[0]
+        return [
+            header
+            for pattern, headers in self.rules
+            if fnmatch.fnmatchcase(path, pattern)
+            for header in headers
+        ]
+
+    def guess_type(self, path) -> str:
+        # A `_headers` Content-Type replaces the server's guess, as on Netlify.
+        for name, value in self._matching():
+            if name.lower() == "content-type":
+                return value
+        return super().guess_type(path)
+
+    def end_headers(self) -> None:
+        for name, value in self._matching():
+            if name.lower() != "content-type":
+                self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_site(root: Path) -> Iterator[str]:
+    """Serve a built site on a free loopback port; yields the base URL."""
+    headers = root / "_headers"
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {
+            "rules": parse_headers_file(headers.read_text()) if headers.exists() else [],
+        },
+    )
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(handler, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def chromium(extra_args: list[str] | None = None) -> Iterator:
+    """A fresh headless Chromium (new profile) driven by Playwright."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
+    profile = tempfile.mkdtemp(prefix="tmbuild-chromium-")
+    try:
+        with playwright_api.sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS + (extra_args or []),
+            )
+            try:
+                yield context
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

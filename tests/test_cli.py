@@ -1,0 +1,95 @@
+"""The command line: exit codes, one clear line per error, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, real_export, write_export
+
+from tmbuild import __version__
+from tmbuild.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_version_and_help():
+    assert run("--version").output.strip() == f"tmbuild, version {__version__}"
+    assert run("-V").exit_code == 0
+    for command in ([], ["build"], ["check"], ["fetch-runtime"]):
+        result = run(*command, "-h")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_usage_errors_exit_2():
+    assert run("build", "--no-such-flag").exit_code == 2
+    assert run("build", "--quantize", "fp16").exit_code == 2
+    assert run("frobnicate").exit_code == 2
+
+
+def test_build_without_site_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export = write_export(tmp_path / "my_model")
+    result = run("build", "--model", str(export), "--output", "out")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Built out/ in ")
+    assert (tmp_path / "out" / "index.html").is_file()
+
+
+def test_build_quiet_prints_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export = write_export(tmp_path / "my_model")
+    result = run("build", "-q", "--model", str(export), "-o", "out")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_bad_export_is_one_line_and_exit_1(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export = write_export(tmp_path / "m", labels=["a", "b"])
+    (export / "weights.bin").write_bytes(b"\0" * 10)
+    result = CliRunner().invoke(cli, ["build", "--model", "m", "-o", "out"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: m/weights.bin: weights.bin hold 10 bytes")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["pose2-pt", "audio2-2020"])
+def test_check_refuses_pose_and_audio(name):
+    result = CliRunner().invoke(cli, ["check", "--model", str(real_export(name))])
+    assert result.exit_code == 1
+    assert "tmbuild builds sites for image models only" in result.output
+
+
+def test_check_accepts_zip_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("check", "--model", str(real_export("official-2class")))
+    assert result.exit_code == 0, result.output
+    assert "image model, 224×224 RGB, 2 labels (Class 1, Class 2)" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_errors_point_at_lines(tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        f"model:\n  path: {ROOT / 'examples' / 'shapes'}\n  quantize: fp16\n"
+        "classifier:\n  threshold: high\n"
+    )
+    result = CliRunner().invoke(cli, ["check", "-c", str(site)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in result.output
+    assert lines[0].startswith("Error: ") and ":3:3: model.quantize: expected one of" in lines[0]
+    assert ":5:3: classifier.threshold:" in lines[1]
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "tmbuild", "--version"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0 and __version__ in result.stdout

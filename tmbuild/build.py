@@ -1,0 +1,130 @@
+"""`tmbuild build`: a Teachable Machine export in, a deployable static site out.
+
+The build reads as a recipe, one stage per step. Every file is assembled in memory (a site is a
+few MB), then written to a temporary folder beside the output and swapped in at the end, so a
+failed or interrupted build never leaves a half-written `dist/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tmbuild.assets import CompressionCache, CompressionSettings, compress_all, default_cache_dir
+from tmbuild.config import SiteConfig
+from tmbuild.export import ImageExport, read_export
+from tmbuild.hosts import host_files as make_host_files
+from tmbuild.hosts import WRITTEN_HOSTS, site_rules
+from tmbuild.manifest import MANIFEST_NAME, build_manifest
+from tmbuild.model import ModelFiles, prepare_model
+from tmbuild.output import write_site
+from tmbuild.page import render_site
+from tmbuild.runtime import runtime_files
+
+log = logging.getLogger("tmbuild")
+
+
+@dataclass
+class BuildResult:
+    files: dict[str, bytes]  # every file of the site, by path, siblings included
+    model: ModelFiles
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    @property
+    def raw_bytes(self) -> int:
+        return sum(len(d) for p, d in self.files.items() if not p.endswith((".gz", ".br")))
+
+    @property
+    def brotli_bytes(self) -> int:
+        """What a first visit costs where the host serves the .br siblings."""
+        total = 0
+        for path, data in self.files.items():
+            if path.endswith((".gz", ".br")):
+                continue
+            total += len(self.files.get(path + ".br", data))
+        return total
+
+
+def load_export(config: SiteConfig) -> ImageExport:
+    return read_export(config.model.path, config.display_path(config.model.path))
+
+
+def build(
+    config: SiteConfig,
+    write: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build the site described by `config`; with write=False, check it all but write nothing."""
+    started = time.perf_counter()
+    export = load_export(config)
+    log.info("Read %s: %d labels, %s px", export.location, len(export.labels), export.image_size)
+
+    model = prepare_model(export, config)
+    log.info(
+        "Model %s: %d shard(s), quantize: %s",
+        model.directory,
+        len(model.shards),
+        config.model.quantize,
+    )
+
+    runtime = runtime_files(
+        config.runtime.tfjs_version, config.classifier.backend, config.runtime.dir
+    )
+    log.info("TensorFlow.js %s: %d runtime files", config.runtime.tfjs_version, len(runtime))
+
+    files = dict(model.files)
+    files.update(render_site(config, export, model, runtime))
+    log.info("Rendered the page and %d site files", len(files))
+
+    # The manifest is written last (it lists every other file) but gets its rules now.
+    rules = site_rules(sorted([*files, MANIFEST_NAME]), config.base_url, _cdn_origin(config))
+    files.update(make_host_files(config.hosts, rules))
+    for host in config.hosts:
+        if host not in WRITTEN_HOSTS:
+            log.warning(
+                "hosts: no configuration file for %r yet; configure its headers by hand", host
+            )
+
+    cache = CompressionCache(default_cache_dir())
+    settings = CompressionSettings(
+        gzip=config.compress.gzip,
+        brotli=config.compress.brotli,
+        gzip_level=config.compress.gzip_level,
+        brotli_quality=config.compress.brotli_quality,
+    )
+    compressed = compress_all(sorted(files.items()), settings, cache, progress)
+    log.info(
+        "Compressed %d files (%d of %d results from cache)",
+        len(compressed),
+        cache.hits,
+        cache.hits + cache.misses,
+    )
+
+    for path, result in compressed.items():
+        # A sibling that is not smaller than the original would only cost hosts disk space.
+        if result.gzip is not None and len(result.gzip) < len(files[path]):
+            files[path + ".gz"] = result.gzip
+        if result.brotli is not None and len(result.brotli) < len(files[path]):
+            files[path + ".br"] = result.brotli
+
+    files[MANIFEST_NAME] = build_manifest(files, export, model, config)
+
+    if write:
+        write_site(files, config.output)
+        log.info("Wrote %s", config.output)
+    return BuildResult(
+        files=files,
+        model=model,
+        seconds=time.perf_counter() - started,
+        cache_hits=cache.hits,
+        cache_misses=cache.misses,
+    )
+
+
+def _cdn_origin(config: SiteConfig) -> str | None:
+    return "https://cdn.jsdelivr.net" if config.runtime.source == "cdn" else None

@@ -1,0 +1,99 @@
+"""The versioned, content-hashed model directory.
+
+`models/<name>/<version>-<hash8>/` holds model.json (its weight paths rewritten to hashed shard
+names), the re-sharded and optionally quantised weights, and metadata.json. Every name changes
+when any byte of the model does, so all of it can be cached forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from tmbuild import __version__
+from tmbuild.assets import hashed_name
+from tmbuild.config import SiteConfig
+from tmbuild.export import ImageExport
+from tmbuild.weights import decode_weights, encode_weights
+
+DIRECTORY_HASH_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    name: str  # URL slug
+    directory: str  # models/<name>/<version>-<hash8>
+    model_json_path: str
+    metadata_path: str
+    shards: list[str]
+    weights_sha256: str  # of all shard bytes, in order: what `tmbuild diff` compares
+    files: dict[str, bytes]
+
+    @property
+    def total_bytes(self) -> int:
+        """What the browser downloads for the model: model.json, metadata and the shards."""
+        return sum(len(data) for data in self.files.values())
+
+
+def slugify(text: str) -> str:
+    """A lowercase ASCII slug safe in URLs and file names ('Mask Model 2' → 'mask-model-2')."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:64].strip("-")
+
+
+def model_slug(config: SiteConfig, export: ImageExport) -> str:
+    if config.model.name:
+        return config.model.name
+    return slugify(export.model_name) or "model"
+
+
+def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
+    """Re-shard (and quantise) the weights and rewrite model.json to point at hashed shards."""
+    weights = []
+    for entries, data in export.weight_groups:
+        weights.extend(decode_weights(entries, data))
+    entries, shard_data = encode_weights(weights, config.model.quantize, config.model.shard_size)
+    count = len(shard_data)
+    shard_names = [
+        hashed_name(f"group1-shard{index}of{count}.bin", data)
+        for index, data in enumerate(shard_data, start=1)
+    ]
+    model_json = _rewritten_model_json(export.model_json, entries, shard_names)
+    name = model_slug(config, export)
+    version = config.model.version
+    directory_hash = hashlib.sha256(model_json + b"\0" + export.metadata_bytes).hexdigest()
+    directory = f"models/{name}/{version}-{directory_hash[:DIRECTORY_HASH_LENGTH]}"
+
+    files = {f"{directory}/model.json": model_json}
+    files[f"{directory}/metadata.json"] = export.metadata_bytes
+    for shard_name, data in zip(shard_names, shard_data, strict=True):
+        files[f"{directory}/{shard_name}"] = data
+    digest = hashlib.sha256()
+    for data in shard_data:
+        digest.update(data)
+    return ModelFiles(
+        name=name,
+        directory=directory,
+        model_json_path=f"{directory}/model.json",
+        metadata_path=f"{directory}/metadata.json",
+        shards=[f"{directory}/{shard}" for shard in shard_names],
+        weights_sha256=digest.hexdigest(),
+        files=files,
+    )
+
+
+def _rewritten_model_json(original: dict, entries: list[dict], shard_names: list[str]) -> bytes:
+    """model.json with one weight group pointing at the hashed shards; topology untouched."""
+    rewritten: dict = {"format": "layers-model"}
+    if "generatedBy" in original:
+        rewritten["generatedBy"] = original["generatedBy"]
+    rewritten["convertedBy"] = f"tmbuild {__version__}"
+    rewritten["modelTopology"] = original["modelTopology"]
+    rewritten["weightsManifest"] = [{"paths": shard_names, "weights": entries}]
+    # Compact and key-ordered as given: the same export always gives the same bytes.
+    text = json.dumps(rewritten, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8")

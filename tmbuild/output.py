@@ -1,0 +1,64 @@
+"""Writing the built site: into a temporary folder, then swapped in whole.
+
+A build that fails or is interrupted leaves the previous output exactly as it was, and two
+builds racing for one folder each swap in a complete site rather than mixing their files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from tmbuild.errors import TmbuildError
+
+STAGING_PREFIX = ".tmbuild-staging-"
+OLD_PREFIX = ".tmbuild-old-"
+
+
+def write_site(files: dict[str, bytes], output: Path) -> None:
+    """Replace `output` with exactly these files."""
+    parent = output.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX + output.name + "-", dir=parent))
+    except OSError as error:
+        raise TmbuildError(f"{output}: cannot create the output folder: {error.strerror}") from None
+    try:
+        for path in sorted(files):
+            target = staging.joinpath(*_safe_parts(path))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(files[path])
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a site is meant to be served
+        _swap(staging, output)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise TmbuildError(f"{output}: cannot write the site: {error}") from None
+        raise
+
+
+def _safe_parts(path: str) -> tuple[str, ...]:
+    parts = PurePosixPath(path).parts
+    if not parts or path.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"refusing to write outside the site: {path!r}")  # a bug, not user error
+    return parts
+
+
+def _swap(staging: Path, output: Path) -> None:
+    if not output.exists():
+        os.rename(staging, output)
+        return
+    if not output.is_dir() or output.is_symlink():
+        raise TmbuildError(f"{output}: exists and is not a folder; choose another output")
+    old = Path(tempfile.mkdtemp(prefix=OLD_PREFIX + output.name + "-", dir=output.parent))
+    # Two renames: the output is missing only for the instant between them, never half-written.
+    os.rename(output, old / output.name)
+    try:
+        os.rename(staging, output)
+    except OSError:
+        os.rename(old / output.name, output)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
