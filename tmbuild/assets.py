@@ -117,7 +117,7 @@ def compress_all(
     files: Iterable[tuple[str, bytes]],
     settings: CompressionSettings,
     cache: CompressionCache,
-    on_done: Callable[[str], None] | None = None,
+    on_done: Callable[[int, int], None] | None = None,
 ) -> dict[str, Compressed]:
     """Compress every compressible file, in parallel (both codecs release the GIL)."""
     todo = [(path, data) for path, data in files if is_compressible(path)]
@@ -127,8 +127,8 @@ def compress_all(
     workers = max(1, min(len(todo), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {path: pool.submit(compress_one, data, settings, cache) for path, data in todo}
-        for path, future in futures.items():
+        for done, (path, future) in enumerate(futures.items(), start=1):
             results[path] = future.result()
             if on_done:
-                on_done(path)
+                on_done(done, len(futures))
     return results

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from tmbuild.assets import CompressionCache, CompressionSettings, compress_all, default_cache_dir
 from tmbuild.config import SiteConfig
 from tmbuild.export import ImageExport, read_export
-from tmbuild.hosts import host_files as make_host_files
 from tmbuild.hosts import WRITTEN_HOSTS, site_rules
+from tmbuild.hosts import host_files as make_host_files
 from tmbuild.manifest import MANIFEST_NAME, build_manifest
 from tmbuild.model import ModelFiles, prepare_model
 from tmbuild.output import write_site
@@ -29,6 +29,7 @@ log = logging.getLogger("tmbuild")
 @dataclass
 class BuildResult:
     files: dict[str, bytes]  # every file of the site, by path, siblings included
+    export: ImageExport
     model: ModelFiles
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -57,7 +58,7 @@ def load_export(config: SiteConfig) -> ImageExport:
 def build(
     config: SiteConfig,
     write: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BuildResult:
     """Build the site described by `config`; with write=False, check it all but write nothing."""
     started = time.perf_counter()
@@ -90,6 +91,12 @@ def build(
                 "hosts: no configuration file for %r yet; configure its headers by hand", host
             )
 
+    if not write:
+        # `tmbuild check`: everything is read, prepared and rendered; nothing is compressed.
+        return BuildResult(
+            files=files, export=export, model=model, seconds=time.perf_counter() - started
+        )
+
     cache = CompressionCache(default_cache_dir())
     settings = CompressionSettings(
         gzip=config.compress.gzip,
@@ -114,11 +121,11 @@ def build(
 
     files[MANIFEST_NAME] = build_manifest(files, export, model, config)
 
-    if write:
-        write_site(files, config.output)
-        log.info("Wrote %s", config.output)
+    write_site(files, config.output)
+    log.info("Wrote %s", config.output)
     return BuildResult(
         files=files,
+        export=export,
         model=model,
         seconds=time.perf_counter() - started,
         cache_hits=cache.hits,

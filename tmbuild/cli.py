@@ -152,11 +152,13 @@ def build(config_path, model_path, quantize, base_url, strict, output, verbose, 
 def check(config_path, model_path, quantize, base_url, strict, verbose, quiet):
     """Check site.yaml and the export without writing anything."""
     _setup_logging(verbose, quiet)
-    from tmbuild.build import load_export
+    from tmbuild.build import build as run_build
 
     try:
         config = _load(config_path, model_path, quantize, base_url, strict)
-        export = load_export(config)
+        # The model, the runtime and the templates are prepared too: a check catches all that
+        # a build would, short of compressing and writing.
+        export = run_build(config, write=False).export
     except TmbuildError as error:
         _fail(error)
     if not quiet:
@@ -198,13 +200,16 @@ class _progress:
     def __enter__(self):
         return self.step if self.enabled else None
 
-    def step(self, path: str) -> None:
-        self.count += 1
-        click.echo(f"\rCompressing… {self.count} files", err=True, nl=False)
+    def step(self, done: int, total: int) -> None:
+        self.count = done
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\rCompressing [{bar}] {done}/{total}", err=True, nl=False)
 
     def __exit__(self, *exc_info) -> None:
         if self.enabled and self.count:
-            click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
+            click.echo("\r" + " " * 60 + "\r", err=True, nl=False)
 
 
 def _megabytes(size: int) -> str:
