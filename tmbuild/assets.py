@@ -19,6 +19,8 @@ from pathlib import Path, PurePosixPath
 
 import brotli
 
+from tmbuild.cache import cache_root
+
 # Files worth compressing; images and already-compressed formats are not.
 COMPRESSIBLE_SUFFIXES = {".html", ".js", ".css", ".json", ".bin", ".wasm", ".svg", ".txt", ".map"}
 HASH_LENGTH = 12  # hex digits in a content-hashed file name: 48 bits, collisions are not a worry
@@ -61,9 +63,7 @@ class Compressed:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("TMBUILD_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-    base = Path(root) if root else Path.home() / ".cache"
-    return (base if os.environ.get("TMBUILD_CACHE_DIR") else base / "tmbuild") / "compressed"
+    return cache_root() / "compressed"
 
 
 class CompressionCache:

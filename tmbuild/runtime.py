@@ -50,6 +50,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tmbuild.cache import cache_root
 from tmbuild.errors import RuntimeFilesError
 
 log = logging.getLogger(__name__)
@@ -152,13 +153,7 @@ def ensure_cached(version: str, runtime_dir: Path | None = None) -> Path:
 
 def cache_dir(version: str) -> Path:
     """Where the extracted files of `version` are cached."""
-    root = os.environ.get("TMBUILD_CACHE_DIR")
-    if root:
-        return Path(root).expanduser() / "tfjs" / version
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    # The XDG spec says to ignore a relative XDG_CACHE_HOME.
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "tmbuild" / "tfjs" / version
+    return cache_root() / "tfjs" / version
 
 
 def tarball_name(package: str, version: str) -> str:
