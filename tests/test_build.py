@@ -212,3 +212,19 @@ def test_cdn_runtime_uses_pinned_urls_with_integrity(tmp_path):
     assert "script-src 'self' 'wasm-unsafe-eval' blob: https://cdn.jsdelivr.net" in (
         site / "_headers"
     ).read_text()
+
+
+def test_racing_builds_never_mix_their_files(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    output = tmp_path / "dist"
+    float32 = _config(tmp_path, output=output)
+    float16 = replace(float32, model=replace(float32.model, quantize="float16"))
+    build(float32)
+    reference = {"none": _tree(output)}
+    build(float16)
+    reference["float16"] = _tree(output)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(build, [float32, float16] * 4))
+    assert _tree(output) in reference.values()
+    assert [p.name for p in tmp_path.iterdir()] == ["dist"]

@@ -15,6 +15,7 @@ from tmbuild.errors import TmbuildError
 
 STAGING_PREFIX = ".tmbuild-staging-"
 OLD_PREFIX = ".tmbuild-old-"
+RACE_ATTEMPTS = 5
 
 
 def write_site(files: dict[str, bytes], output: Path) -> None:
@@ -47,18 +48,28 @@ def _safe_parts(path: str) -> tuple[str, ...]:
 
 
 def _swap(staging: Path, output: Path) -> None:
-    if not output.exists():
-        os.rename(staging, output)
-        return
-    if not output.is_dir() or output.is_symlink():
+    if output.is_symlink() or (output.exists() and not output.is_dir()):
         raise TmbuildError(f"{output}: exists and is not a folder; choose another output")
     old = Path(tempfile.mkdtemp(prefix=OLD_PREFIX + output.name + "-", dir=output.parent))
-    # Two renames: the output is missing only for the instant between them, never half-written.
-    os.rename(output, old / output.name)
     try:
-        os.rename(staging, output)
-    except OSError:
-        os.rename(old / output.name, output)
-        raise
+        # Two renames: the output is missing only for the instant between them, never
+        # half-written. A build racing us may swap its own site in between; then try again,
+        # so the last build to finish wins whole and the two never mix.
+        for attempt in range(RACE_ATTEMPTS):
+            moved: Path | None = old / f"{output.name}-{attempt}"
+            try:
+                os.rename(output, moved)
+            except FileNotFoundError:
+                moved = None
+            try:
+                os.rename(staging, output)
+                return
+            except OSError:
+                if output.exists():
+                    continue  # another build swapped its site in first: go round again
+                if moved is not None:
+                    os.rename(moved, output)  # put the previous site back
+                raise
+        raise TmbuildError(f"{output}: another build keeps replacing it; run the build again")
     finally:
         shutil.rmtree(old, ignore_errors=True)
