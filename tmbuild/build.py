@@ -20,7 +20,7 @@ from tmbuild.hosts import host_files as make_host_files
 from tmbuild.manifest import MANIFEST_NAME, build_manifest
 from tmbuild.model import ModelFiles, prepare_model
 from tmbuild.output import write_site
-from tmbuild.page import render_site
+from tmbuild.page import INLINE_SCRIPT_HASHES, render_site
 from tmbuild.runtime import runtime_files
 
 log = logging.getLogger("tmbuild")
@@ -83,7 +83,12 @@ def build(
     log.info("Rendered the page and %d site files", len(files))
 
     # The manifest is written last (it lists every other file) but gets its rules now.
-    rules = site_rules(sorted([*files, MANIFEST_NAME]), config.base_url, _cdn_origin(config))
+    rules = site_rules(
+        sorted([*files, MANIFEST_NAME]),
+        config.base_url,
+        _cdn_origin(config),
+        script_hashes=INLINE_SCRIPT_HASHES,
+    )
     files.update(make_host_files(config.hosts, rules))
     for host in config.hosts:
         if host not in WRITTEN_HOSTS:

@@ -7,6 +7,7 @@ because some hosts guess wrong for `.bin` and `.wasm`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -42,14 +43,17 @@ class Rule:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def content_security_policy(cdn_origin: str | None = None) -> str:
-    """A CSP the generated page works under: nothing inline, WebAssembly allowed."""
+def content_security_policy(
+    cdn_origin: str | None = None, script_hashes: Sequence[str] = ()
+) -> str:
+    """A CSP the generated page works under: no inline code but the page's hashed scripts."""
     extra = f" {cdn_origin}" if cdn_origin else ""
+    hashes = "".join(f" {source}" for source in script_hashes)
     return "; ".join(
         [
             "default-src 'self'",
             # blob: too: the threaded WASM backend's workers load their script from one.
-            f"script-src 'self' 'wasm-unsafe-eval' blob:{extra}",
+            f"script-src 'self' 'wasm-unsafe-eval' blob:{extra}{hashes}",
             "style-src 'self'",
             "img-src 'self' data: blob:",
             "media-src 'self' blob: mediastream:",
@@ -64,9 +68,11 @@ def content_security_policy(cdn_origin: str | None = None) -> str:
     )
 
 
-def security_headers(cdn_origin: str | None = None) -> dict[str, str]:
+def security_headers(
+    cdn_origin: str | None = None, script_hashes: Sequence[str] = ()
+) -> dict[str, str]:
     headers = {
-        "Content-Security-Policy": content_security_policy(cdn_origin),
+        "Content-Security-Policy": content_security_policy(cdn_origin, script_hashes),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         # The page may use the camera itself; nothing else, and no embedding site may.
@@ -80,9 +86,18 @@ def security_headers(cdn_origin: str | None = None) -> dict[str, str]:
     return headers
 
 
-def site_rules(paths: list[str], base_url: str, cdn_origin: str | None = None) -> list[Rule]:
-    """The site's policy as path rules; `paths` are the files of the built site."""
-    rules = [Rule(f"{base_url}*", security_headers(cdn_origin))]
+def site_rules(
+    paths: list[str],
+    base_url: str,
+    cdn_origin: str | None = None,
+    script_hashes: Sequence[str] = (),
+) -> list[Rule]:
+    """The site's policy as path rules; `paths` are the files of the built site.
+
+    `script_hashes` are the CSP hashes of the inline scripts the pages hold
+    (tmbuild.page.INLINE_SCRIPT_HASHES).
+    """
+    rules = [Rule(f"{base_url}*", security_headers(cdn_origin, script_hashes))]
     rules.append(Rule(base_url, {"Cache-Control": REVALIDATE}))
     for path in paths:
         if path.endswith(".html") or path == MANIFEST:

@@ -6,7 +6,13 @@ string-built JavaScript), so labels and titles can never inject code.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
+import re
 from pathlib import Path, PurePosixPath
+
+from jinja2.utils import markupsafe
 
 from tmbuild import __version__
 from tmbuild.assets import hashed_name, sri
@@ -18,6 +24,32 @@ from tmbuild.runtime import RuntimeFile, cdn_url
 
 SAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 MAX_SAMPLES = 24
+
+log = logging.getLogger("tmbuild")
+
+# The page's only inline code. Opened from a file, the page's absolute asset URLs point at
+# nothing, so no script file ever runs; this one does, and shows how to serve the page instead.
+# Served, it shows the loading bar (hidden until a script runs, so that it is never a promise
+# nothing keeps). It is a constant, not template text, so that its CSP hash is known here.
+OPENED_FROM_FILE_SCRIPT = (
+    "(function () {"
+    ' var id = location.protocol === "file:" ? "served-only" : "loading";'
+    " var element = document.getElementById(id);"
+    " if (element) element.hidden = false;"
+    " })();"
+)
+# Templates write them as `{{ inline_scripts.<name> }}` inside a bare <script> element.
+INLINE_SCRIPTS = {"opened_from_file": OPENED_FROM_FILE_SCRIPT}
+
+
+def csp_hash(script: str) -> str:
+    """The CSP source expression that allows an inline script with exactly this text."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+# What `script-src` must allow besides the site's own files; hosts.py puts them in the CSP.
+INLINE_SCRIPT_HASHES = tuple(sorted(csp_hash(text) for text in INLINE_SCRIPTS.values()))
 
 
 def render_site(
@@ -42,6 +74,7 @@ def render_site(
         "classifier": config.classifier,
         "samples": samples,
         "tmbuild_version": __version__,
+        "inline_scripts": {name: markupsafe.Markup(text) for name, text in INLINE_SCRIPTS.items()},
     }
     asset_urls: dict[str, str] = {}
     # Stylesheets and scripts first: the page needs their hashed names.
@@ -74,7 +107,33 @@ def render_site(
     }
     for page in PAGES:
         files[page] = renderer.render(page, context)
+        for script in blocked_inline_scripts(files[page].decode("utf-8")):
+            log.warning(
+                "%s: the Content-Security-Policy tmbuild writes blocks the inline script %r; "
+                "move it to a file under assets/",
+                page,
+                script[:60],
+            )
     return files
+
+
+_SCRIPT_ELEMENT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_TYPE_ATTRIBUTE = re.compile(r"""\btype\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
+_SCRIPT_TYPES = {"", "text/javascript", "application/javascript", "module"}
+
+
+def blocked_inline_scripts(html: str) -> list[str]:
+    """The inline scripts of a page that INLINE_SCRIPT_HASHES does not allow (a template's own)."""
+    blocked = []
+    for attributes, text in _SCRIPT_ELEMENT.findall(html):
+        kind = _TYPE_ATTRIBUTE.search(attributes)
+        if re.search(r"\bsrc\s*=", attributes, re.IGNORECASE) or not text:
+            continue
+        if kind and kind.group(1).lower() not in _SCRIPT_TYPES:
+            continue  # data, such as the application/json configuration: never run
+        if csp_hash(text) not in INLINE_SCRIPT_HASHES:
+            blocked.append(text.strip())
+    return blocked
 
 
 def _runtime(config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, bytes]) -> dict:

@@ -1,6 +1,12 @@
 /* tmbuild client: loads the pinned TensorFlow.js runtime and the model, warms it up, and
  * classifies images exactly as Teachable Machine does. Public API: window.tmbuild.
- * Configuration comes from <script type="application/json" id="tmbuild-config">. */
+ * Configuration comes from <script type="application/json" id="tmbuild-config">.
+ *
+ * Loading can fail (a dropped connection, no backend that starts); the page then says why and
+ * offers Retry, which loads again without reloading the page. `window.tmbuild.ready` is the
+ * promise of the current attempt: it rejects when that attempt fails, and a retry
+ * (the button, or `window.tmbuild.retry()`) replaces it with a new promise. Whichever attempt
+ * succeeds dispatches a `tmbuild:ready` event on window, its `detail` what `ready` resolves to. */
 (function () {
   "use strict";
 
@@ -10,29 +16,46 @@
 
   // ---- runtime loading ---------------------------------------------------------------
 
-  const loadedScripts = new Map();
+  // A file that did not arrive: the page says to check the connection, and Retry may help.
+  class DownloadError extends Error {}
+  // Every backend the page may use failed to start: the page names what it tried.
+  class NoBackendError extends Error {}
+
+  const scriptElements = new Map(); // url → <script>; a failed one is forgotten for Retry
+  const scriptLoads = new Map(); // url → promise of its load
 
   function loadScript(script) {
-    if (!loadedScripts.has(script.url)) {
-      loadedScripts.set(script.url, new Promise((resolve, reject) => {
-        const element = document.createElement("script");
-        element.src = script.url;
-        element.async = false; // the UMD bundles must run in order: they extend window.tf
-        if (script.integrity) {
-          element.integrity = script.integrity;
-          element.crossOrigin = "anonymous";
-        }
+    if (!scriptLoads.has(script.url)) {
+      const element = document.createElement("script");
+      element.src = script.url;
+      element.async = false; // the UMD bundles must run in order: they extend window.tf
+      if (script.integrity) {
+        element.integrity = script.integrity;
+        element.crossOrigin = "anonymous";
+      }
+      scriptElements.set(script.url, element);
+      scriptLoads.set(script.url, new Promise((resolve, reject) => {
         element.onload = resolve;
-        element.onerror = () => reject(new Error("could not load " + script.url));
-        document.head.appendChild(element);
+        element.onerror = () => reject(new DownloadError("could not load " + script.url));
       }));
+      document.head.appendChild(element);
     }
-    return loadedScripts.get(script.url);
+    return scriptLoads.get(script.url);
   }
 
-  function loadRoles(roles) {
+  // The bundles of one call download in parallel and run in order. When one fails, those after
+  // it have already run without it (and thrown), so a retry must run them again as well.
+  async function loadRoles(roles) {
     const scripts = config.runtime.scripts.filter((s) => roles.includes(s.role));
-    return Promise.all(scripts.map(loadScript));
+    const results = await Promise.allSettled(scripts.map(loadScript));
+    const failed = results.findIndex((result) => result.status === "rejected");
+    if (failed === -1) return;
+    for (const script of scripts.slice(failed)) {
+      scriptElements.get(script.url).remove();
+      scriptElements.delete(script.url);
+      scriptLoads.delete(script.url);
+    }
+    throw results[failed].reason;
   }
 
   function webglInfo() {
@@ -63,16 +86,28 @@
     return order.filter((name) => hasRole(name) || name === "cpu");
   }
 
+  let wasmPathsSet = false; // tf.wasm refuses new paths once it has tried to start
+
   async function startBackend(name) {
     if (name === "wasm") {
       await loadRoles(["wasm"]);
-      tf.wasm.setWasmPaths(config.runtime.wasm);
+      if (!wasmPathsSet) tf.wasm.setWasmPaths(config.runtime.wasm);
+      wasmPathsSet = true;
     } else if (name === "webgl") {
       await loadRoles(["cpu", "webgl"]);
     } else {
       await loadRoles(["cpu"]);
     }
     return tf.setBackend(name);
+  }
+
+  const BACKEND_NAMES = { webgl: "WebGL", wasm: "WebAssembly", cpu: "plain JavaScript" };
+
+  // tf.setBackend only answers false; TensorFlow.js logs the cause to the console.
+  function whyNotStarted(name) {
+    if (name === "wasm" && typeof WebAssembly !== "object") return "WebAssembly is turned off";
+    if (name === "webgl" && !webglInfo().available) return "WebGL is not available";
+    return "did not start, see the browser console";
   }
 
   async function chooseBackend() {
@@ -83,12 +118,13 @@
           await tf.ready();
           return { name, tried };
         }
-        tried.push(name + " (unavailable)");
+        tried.push(BACKEND_NAMES[name] + " (" + whyNotStarted(name) + ")");
       } catch (error) {
-        tried.push(name + " (" + error.message + ")");
+        if (error instanceof DownloadError) throw error; // the connection, not the browser
+        tried.push(BACKEND_NAMES[name] + " (" + error.message + ")");
       }
     }
-    throw new Error("no TensorFlow.js backend works in this browser: " + tried.join(", "));
+    throw new NoBackendError("no TensorFlow.js backend started; tried " + tried.join(", "));
   }
 
   // ---- preprocessing: identical to Teachable Machine's ---------------------------------
@@ -191,21 +227,32 @@
     return rank(probabilities);
   }
 
+  async function loadModel() {
+    try {
+      return await tf.loadLayersModel(config.model.url, {
+        onProgress: (fraction) => ui.progress(fraction),
+      });
+    } catch (error) {
+      throw new DownloadError(error.message);
+    }
+  }
+
+  // One attempt; everything it got right (scripts, the backend) is kept for the next one.
   async function load() {
     if (location.protocol === "file:") {
-      throw new Error("this page was opened from a file, and browsers do not let it load the " +
-        "model that way. Serve the folder instead, e.g. `tmbuild serve` or " +
-        "`python3 -m http.server` in the build folder, and open the http:// address.");
+      // The page's inline script has shown how to serve it; this covers templates without it.
+      ui.servedOnly();
+      throw new Error("this page was opened from a file; serve it over HTTP");
     }
     const started = performance.now();
     await loadRoles(["core", "layers"]);
-    const chosen = await chooseBackend();
-    backend = chosen.name;
-    api.backend = backend;
-    ui.backend(backend, chosen.tried);
-    model = await tf.loadLayersModel(config.model.url, {
-      onProgress: (fraction) => ui.progress(fraction),
-    });
+    if (!backend) {
+      const chosen = await chooseBackend();
+      backend = chosen.name;
+      api.backend = backend;
+      ui.backend(backend);
+    }
+    model = await loadModel();
     const loadMs = performance.now() - started;
     performance.mark("tmbuild:model-loaded");
     ui.warming();
@@ -223,6 +270,12 @@
   // ---- the page ------------------------------------------------------------------------
 
   const ui = {
+    loading() {
+      $("load-failed").hidden = true;
+      $("loading").hidden = false;
+      $("loading-bar").value = 0;
+      $("loading-text").textContent = "Loading model…";
+    },
     progress(fraction) {
       const total = config.model.bytes / 1e6;
       $("loading-bar").value = fraction;
@@ -237,21 +290,42 @@
       const toggle = $("webcam-toggle");
       if (toggle) toggle.disabled = false;
     },
-    backend(name, tried) {
+    backend(name) {
       const element = $("backend");
       element.hidden = false;
       element.textContent = "Running on " + ({ webgl: "WebGL (GPU)", wasm: "WebAssembly (CPU)",
         cpu: "plain JavaScript (CPU)" }[name] || name) + ".";
       if (name === "cpu") {
         ui.notice("Neither WebGL nor WebAssembly is available: predictions will be slow.");
+      } else if (name === "wasm" && config.classifier.backend === "auto") {
+        // WebGL was missing, software-rendered or broken: WASM is the right choice, not a fault.
+        ui.notice("No GPU acceleration: running on WebAssembly.", "calm");
       }
     },
-    notice(text) {
+    notice(text, tone) {
       $("notice").hidden = false;
+      $("notice").className = "notice" + (tone ? " " + tone : "");
       $("notice").textContent = text;
     },
-    error(text) {
+    servedOnly() {
       $("loading").hidden = true;
+      $("served-only").hidden = false;
+    },
+    failed(error) {
+      $("loading").hidden = true;
+      let text;
+      if (error instanceof DownloadError) {
+        text = "Could not download the model (" + error.message + "). Check your connection.";
+      } else if (error instanceof NoBackendError) {
+        text = "This browser cannot run the model: " + error.message +
+          ". Retry, or open the page in another browser.";
+      } else {
+        text = "Could not start the classifier: " + error.message;
+      }
+      $("load-error").textContent = text;
+      $("load-failed").hidden = location.protocol === "file:";
+    },
+    error(text) {
       $("error").hidden = false;
       $("error").textContent = text;
     },
@@ -279,7 +353,9 @@
   function showImage(url) {
     const preview = $("preview");
     preview.hidden = false;
-    preview.onload = () => classify(preview).then(ui.show, (e) => ui.error(e.message));
+    preview.onload = () => classify(preview).then(ui.show, (error) => {
+      if (state !== "failed") ui.error(error.message); // else the load error is on show
+    });
     preview.onerror = () => ui.error("This file is not an image your browser can read. " +
       "Try a JPEG or PNG.");
     preview.src = url;
@@ -364,10 +440,34 @@
     });
   }
 
-  const ready = load();
+  let ready = null;
+  let state = "loading"; // of the current attempt: loading, ready or failed
+
+  function start() {
+    ui.loading();
+    state = "loading";
+    ready = load();
+    api.ready = ready;
+    ready.then((info) => {
+      state = "ready";
+      ui.ready();
+      window.dispatchEvent(new CustomEvent("tmbuild:ready", { detail: info }));
+    }, (error) => {
+      state = "failed";
+      ui.failed(error);
+    });
+    return ready;
+  }
+
+  // A new attempt once the current one has failed; otherwise the current one.
+  function retry() {
+    return state === "failed" ? start() : ready;
+  }
+
   const api = {
-    ready,
+    ready: null,
     classify,
+    retry,
     backend: null,
     dispose() {
       if (model) model.dispose();
@@ -379,5 +479,6 @@
   wireUpload();
   wireSamples();
   wireWebcam();
-  ready.then(ui.ready, (error) => ui.error("Could not start the classifier: " + error.message));
+  $("retry").addEventListener("click", retry);
+  start();
 })();
