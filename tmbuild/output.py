@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -48,7 +49,12 @@ def _safe_parts(path: str) -> tuple[str, ...]:
 
 
 def _swap(staging: Path, output: Path) -> None:
-    if output.is_symlink() or (output.exists() and not output.is_dir()):
+    # One lstat, not exists() then is_dir(): a racing build may rename the folder in between.
+    try:
+        is_folder = stat.S_ISDIR(os.lstat(output).st_mode)  # a symlink is not a folder here
+    except FileNotFoundError:
+        is_folder = True
+    if not is_folder:
         raise TmbuildError(f"{output}: exists and is not a folder; choose another output")
     old = Path(tempfile.mkdtemp(prefix=OLD_PREFIX + output.name + "-", dir=output.parent))
     try:
