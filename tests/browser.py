@@ -90,6 +90,13 @@ def serve_site(root: Path) -> Iterator[str]:
             "rules": parse_headers_file(headers.read_text()) if headers.exists() else [],
         },
     )
+    with run_server(handler, root) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def run_server(handler: type, root: Path) -> Iterator[str]:
+    """Run an HTTP handler class for `root` on a free loopback port; yields the base URL."""
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), partial(handler, directory=str(root))
     )
@@ -123,3 +130,12 @@ def chromium(extra_args: list[str] | None = None) -> Iterator:
                 context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# Decode an image from a URL, then classify it through the page's public API.
+CLASSIFY_SAMPLE = """async (src) => {
+  const img = new Image();
+  img.src = src;
+  await img.decode();
+  return window.tmbuild.classify(img);
+}"""

@@ -16,21 +16,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import pytest
-from browser import _Handler, parse_headers_file
+from browser import _Handler, parse_headers_file, run_server
 
 from tmbuild import runtime
 
@@ -196,13 +193,5 @@ def serve(site: Path, mounts: dict[str, Path]) -> Iterator[str]:
             "mounts": {prefix: root.resolve() for prefix, root in mounts.items()},
         },
     )
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(handler, directory=str(site))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with run_server(handler, site) as url:
+        yield url

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import NO_WEBGL_ARGS, chromium, serve_site
+from browser import CLASSIFY_SAMPLE, NO_WEBGL_ARGS, chromium, serve_site
 from conftest import ROOT, real_export
 
 from tmbuild.build import build
@@ -34,14 +34,6 @@ def _open(context, url: str):
     page.goto(url)
     info = page.evaluate("window.tmbuild.ready")
     return page, info, problems
-
-
-CLASSIFY_SAMPLE = """async (src) => {
-  const img = new Image();
-  img.src = src;
-  await img.decode();
-  return window.tmbuild.classify(img);
-}"""
 
 
 @pytest.mark.parametrize("args", [[], NO_WEBGL_ARGS], ids=["default", "no-webgl"])

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from browser import chromium, parse_headers_file, serve_site
+from browser import CLASSIFY_SAMPLE, chromium, parse_headers_file, serve_site
 from conftest import ROOT
 
 from tmbuild.build import build
@@ -19,12 +19,6 @@ from tmbuild.page import INLINE_SCRIPT_HASHES, csp_hash
 
 browser = pytest.mark.browser
 
-CLASSIFY_SAMPLE = """async (src) => {
-  const img = new Image();
-  img.src = src;
-  await img.decode();
-  return window.tmbuild.classify(img);
-}"""
 # What a rejected `window.tmbuild.ready` says, without failing page.evaluate.
 READY_ERROR = "window.tmbuild.ready.then(() => null, (error) => error.message)"
 
