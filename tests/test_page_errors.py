@@ -76,7 +76,7 @@ def test_page_opened_from_a_file_says_how_to_serve_it(site):
         message = page.locator("#served-only")
         message.wait_for()
         assert message.inner_text().startswith("This page must be served over HTTP")
-        assert "python3 -m http.server" in message.inner_text()
+        assert "tmbuild serve" in message.inner_text()
         assert "http://127.0.0.1:8000/" in message.inner_text()
         assert not page.is_visible("#loading")
 
@@ -130,8 +130,11 @@ def test_download_failure_offers_a_retry_that_works(site, blocked):
         assert page.evaluate("window.readyEvents") == ["wasm"]
         assert not page.is_visible("#load-failed")
         # Chromium here has only software WebGL, so `auto` runs on WASM, and says so calmly.
-        assert page.inner_text("#notice") == "No GPU acceleration: running on WebAssembly."
-        assert page.get_attribute("#notice", "class") == "notice calm"
+        assert page.inner_text("#backend") == (
+            "Running on WebAssembly (CPU): no GPU acceleration on this device."
+        )
+        assert page.get_attribute("#backend", "class") == "backend degraded"
+        assert not page.is_visible("#notice")  # nothing is wrong: no warning
         circle = page.get_attribute(".sample >> nth=0", "data-src")
         assert page.evaluate(CLASSIFY_SAMPLE, circle)["top"]["label"] == "circle"
 

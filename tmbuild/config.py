@@ -62,6 +62,7 @@ class ClassifierConfig:
     top_k: int
     backend: str  # one of BACKENDS
     mirror_webcam: bool
+    max_fps: float  # webcam predictions per second at most; 0: as fast as the device allows
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ _SCHEMA: dict[str, Any] = {
         "backend": _Option("auto", checks.one_of(BACKENDS)),
         # Flip webcam frames like Teachable Machine does.
         "mirror_webcam": _Option(True, checks.flag),
+        # A cap saves battery on fast devices; 0 lets a slow one run flat out.
+        "max_fps": _Option(0, checks.number(0, 120)),
     },
     "runtime": {
         "source": _Option("bundled", checks.one_of(RUNTIME_SOURCES)),

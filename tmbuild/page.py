@@ -102,6 +102,7 @@ def render_site(
             "topK": config.classifier.top_k,
             "backend": config.classifier.backend,
             "mirrorWebcam": config.classifier.mirror_webcam,
+            "maxFps": config.classifier.max_fps,
         },
         "runtime": runtime_urls,
     }

@@ -293,13 +293,16 @@
     backend(name) {
       const element = $("backend");
       element.hidden = false;
-      element.textContent = "Running on " + ({ webgl: "WebGL (GPU)", wasm: "WebAssembly (CPU)",
-        cpu: "plain JavaScript (CPU)" }[name] || name) + ".";
+      let text = "Running on " + ({ webgl: "WebGL (GPU)", wasm: "WebAssembly (CPU)",
+        cpu: "plain JavaScript (CPU)" }[name] || name);
+      if (name === "wasm" && config.classifier.backend === "auto") {
+        // WebGL was missing, software-rendered or broken: WASM is the right choice, not a fault.
+        text += ": no GPU acceleration on this device";
+      }
+      element.textContent = text + ".";
+      element.classList.toggle("degraded", name !== "webgl");
       if (name === "cpu") {
         ui.notice("Neither WebGL nor WebAssembly is available: predictions will be slow.");
-      } else if (name === "wasm" && config.classifier.backend === "auto") {
-        // WebGL was missing, software-rendered or broken: WASM is the right choice, not a fault.
-        ui.notice("No GPU acceleration: running on WebAssembly.", "calm");
       }
     },
     notice(text, tone) {
@@ -329,6 +332,11 @@
       $("error").hidden = false;
       $("error").textContent = text;
     },
+    clear() {
+      $("verdict").className = "verdict";
+      $("verdict").textContent = "";
+      $("predictions").replaceChildren();
+    },
     show(result) {
       const verdict = $("verdict");
       verdict.className = "verdict " + result.status;
@@ -350,25 +358,35 @@
     },
   };
 
-  function showImage(url) {
+  let objectUrl = null; // of the uploaded file on show; released when the next one comes
+
+  // Classification starts from the load event: only then is the image decoded (and turned
+  // upright by its EXIF orientation, which browsers apply to <img> and to drawImage).
+  function showImage(url, name) {
     const preview = $("preview");
+    if (objectUrl && objectUrl !== url) URL.revokeObjectURL(objectUrl);
+    objectUrl = url.startsWith("blob:") ? url : null;
+    $("error").hidden = true;
     preview.hidden = false;
     preview.onload = () => classify(preview).then(ui.show, (error) => {
       if (state !== "failed") ui.error(error.message); // else the load error is on show
     });
-    preview.onerror = () => ui.error("This file is not an image your browser can read. " +
-      "Try a JPEG or PNG.");
+    preview.onerror = () => {
+      preview.hidden = true;
+      ui.clear();
+      ui.error((name ? name + " is" : "This is") + " not an image this browser can read. " +
+        "Try a JPEG, PNG or WebP file.");
+    };
     preview.src = url;
   }
 
   function showFile(file) {
     if (!file) return;
-    if (!file.type.startsWith("image/")) {
-      ui.error(file.name + " is not an image.");
+    if (file.type && !file.type.startsWith("image/")) {
+      ui.error(file.name + " is not an image: choose a photo or a picture file.");
       return;
     }
-    $("error").hidden = true;
-    showImage(URL.createObjectURL(file));
+    showImage(URL.createObjectURL(file), file.name);
   }
 
   function wireUpload() {
@@ -376,6 +394,12 @@
     const zone = $("dropzone");
     if (!input || !zone) return;
     input.addEventListener("change", () => showFile(input.files[0]));
+    zone.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        input.click();
+      }
+    });
     zone.addEventListener("dragover", (event) => {
       event.preventDefault();
       zone.classList.add("dragging");
@@ -398,46 +422,135 @@
     }
   }
 
-  // Webcam: classify the newest frame whenever the previous prediction has finished, so a slow
-  // device skips frames instead of queueing them (and leaking their tensors).
+  // ---- the webcam ----------------------------------------------------------------------
+
+  // Median prediction time above which live video stutters (under 4 predictions a second).
+  const SLOW_PREDICTION_MS = 250;
+  // Counters for integrators and tests: `frames` animation frames while running, `skipped`
+  // while a prediction was in flight, `throttled` by max_fps.
+  const webcam = { running: false, facingMode: "user", frames: 0, predictions: 0, skipped: 0,
+    throttled: 0, medianMs: 0 };
+
+  // Classify the newest frame whenever the previous prediction has finished, so a slow device
+  // skips frames instead of queueing them (and their tensors).
   function wireWebcam() {
     const toggle = $("webcam-toggle");
+    const switcher = $("webcam-switch");
     const video = $("webcam");
     if (!toggle) return;
+    const minInterval = config.classifier.maxFps > 0 ? 1000 / config.classifier.maxFps : 0;
     let stream = null;
     let busy = false;
-    const mirrored = config.classifier.mirrorWebcam;
-    video.classList.toggle("mirrored", mirrored);
-    const loop = () => {
-      if (!stream) return;
-      if (!busy && video.readyState >= 2) {
-        busy = true;
-        classify(video, { flipped: mirrored }).then(ui.show, () => {}).finally(() => {
-          busy = false;
-        });
+    let lastStart = -Infinity;
+    let durations = [];
+    let resumeWhenVisible = false;
+    let slowWarned = false;
+
+    const mirrored = () => config.classifier.mirrorWebcam && webcam.facingMode !== "environment";
+
+    function record(ms) {
+      durations = durations.concat(ms).slice(-15);
+      const sorted = durations.slice().sort((a, b) => a - b);
+      webcam.medianMs = sorted[Math.floor(sorted.length / 2)];
+      if (!slowWarned && durations.length >= 5 && webcam.medianMs > SLOW_PREDICTION_MS) {
+        slowWarned = true;
+        ui.notice("Each prediction takes about " + Math.round(webcam.medianMs) + " ms on this " +
+          "device, too slow for smooth live video: the result lags behind the camera. " +
+          "Uploading photos works as well as ever.");
       }
+    }
+
+    function loop(now) {
+      if (!stream) return;
       requestAnimationFrame(loop);
-    };
-    toggle.addEventListener("click", async () => {
-      if (stream) {
-        stream.getTracks().forEach((track) => track.stop());
-        stream = null;
-        video.hidden = true;
-        toggle.textContent = "Start webcam";
+      webcam.frames += 1;
+      if (busy) {
+        webcam.skipped += 1;
+        return;
+      }
+      if (now - lastStart < minInterval) {
+        webcam.throttled += 1;
+        return;
+      }
+      if (video.readyState < 2) return;
+      busy = true;
+      lastStart = now;
+      const started = performance.now();
+      classify(video, { flipped: mirrored() }).then((result) => {
+        webcam.predictions += 1;
+        record(performance.now() - started);
+        if (stream) ui.show(result);
+      }, () => {}).finally(() => {
+        busy = false;
+      });
+    }
+
+    function stop() {
+      if (stream) stream.getTracks().forEach((track) => track.stop());
+      stream = null;
+      webcam.running = false;
+      video.srcObject = null;
+      video.hidden = true;
+      if (switcher) switcher.hidden = true;
+      toggle.textContent = "Start webcam";
+    }
+
+    async function begin() {
+      if (!window.isSecureContext || !navigator.mediaDevices) {
+        ui.error("The webcam works only on a secure page: open this site over https:// " +
+          "(or from http://localhost while testing).");
         return;
       }
       try {
-        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user" } });
+        stream = await navigator.mediaDevices.getUserMedia({
+          audio: false, video: { facingMode: { ideal: webcam.facingMode } } });
       } catch (error) {
-        ui.error("The camera is not available: " + error.message);
+        stream = null;
+        const denied = error.name === "NotAllowedError";
+        ui.error(denied ? "Camera access was refused: allow it in the browser's site settings "
+          + "and try again." : "The camera is not available: " + error.message);
         return;
       }
+      const settings = stream.getVideoTracks()[0].getSettings();
+      if (settings.facingMode) webcam.facingMode = settings.facingMode;
+      video.classList.toggle("mirrored", mirrored());
       video.srcObject = stream;
       video.hidden = false;
-      await video.play();
+      webcam.running = true;
       toggle.textContent = "Stop webcam";
+      $("error").hidden = true;
+      try {
+        await video.play();
+      } catch (error) {
+        if (stream) ui.error("The camera video did not start: " + error.message);
+        return;
+      }
       requestAnimationFrame(loop);
+      if (switcher) {
+        const devices = await navigator.mediaDevices.enumerateDevices();
+        switcher.hidden = devices.filter((d) => d.kind === "videoinput").length < 2;
+      }
+    }
+
+    toggle.addEventListener("click", () => (stream ? stop() : begin()));
+    if (switcher) {
+      switcher.addEventListener("click", () => {
+        webcam.facingMode = webcam.facingMode === "user" ? "environment" : "user";
+        stop();
+        begin();
+      });
+    }
+    // A camera left on in a hidden tab keeps its light on and drains the battery.
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden && stream) {
+        resumeWhenVisible = true;
+        stop();
+      } else if (!document.hidden && resumeWhenVisible) {
+        resumeWhenVisible = false;
+        begin();
+      }
     });
+    window.addEventListener("pagehide", stop);
   }
 
   let ready = null;
@@ -469,6 +582,7 @@
     classify,
     retry,
     backend: null,
+    webcam,
     dispose() {
       if (model) model.dispose();
       model = null;

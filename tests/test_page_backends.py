@@ -1,0 +1,105 @@
+"""Every shared real image export, and the example, on every backend the page may end up on.
+
+Each condition is one Chromium: the default one (software WebGL only, so `auto` picks WASM),
+WebGL forced, WebGL missing (WASM), and WebGL and WebAssembly both missing (plain CPU). Every
+page is served with the `_headers` it ships, so all of it runs under the strict CSP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from browser import NO_WEBGL_ARGS, chromium, serve_site
+from conftest import ROOT, real_export
+
+from tmbuild.build import build
+from tmbuild.config import load_config
+
+pytestmark = pytest.mark.browser
+
+EXPORTS = {
+    "example": None,
+    "official-2class": "official-2class",  # a zip
+    "brands6": "brands6-imgs",
+    "epi-pt4": "epi-pt4-imgs",
+    "mask2-ko": "mask2-ko-twoexports",
+}
+# V8 without its JIT has no WebAssembly, as in browsers' locked-down modes (Edge's enhanced
+# security, for one); `--noexpose-wasm` is ignored by Chromium here.
+NO_WASM_ARGS = ["--js-flags=--jitless"]
+CONDITIONS = {
+    # name: (Chromium arguments, site.yaml backend, backend expected, exports)
+    "auto": ([], "auto", "wasm", list(EXPORTS)),
+    "webgl-forced": ([], "webgl", "webgl", list(EXPORTS)),
+    "no-webgl": (NO_WEBGL_ARGS, "auto", "wasm", list(EXPORTS)),
+    # JavaScript without a JIT runs a MobileNet in ~8 s: two exports show the fallback.
+    "no-webgl-no-wasm": (NO_WEBGL_ARGS + NO_WASM_ARGS, "auto", "cpu", ["example", "mask2-ko"]),
+}
+
+CLASSIFY_CANVAS = """async () => {
+  const canvas = document.createElement('canvas');
+  canvas.width = 400; canvas.height = 300;
+  const context = canvas.getContext('2d');
+  context.fillStyle = '#8a6a50'; context.fillRect(0, 0, 400, 300);
+  context.fillStyle = '#f0e0c0'; context.beginPath();
+  context.arc(200, 150, 90, 0, 2 * Math.PI); context.fill();
+  return window.tmbuild.classify(canvas);
+}"""
+
+
+def _model_path(name: str) -> Path | None:
+    return real_export(EXPORTS[name]) if EXPORTS[name] else None
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """Each export built twice: with `backend: auto` and with WebGL forced."""
+    built = {}
+    for name in EXPORTS:
+        model = _model_path(name)
+        for backend in ("auto", "webgl"):
+            output = tmp_path_factory.mktemp(f"{name}-{backend}") / "dist"
+            overrides = {"output": output} | ({"model_path": model} if model else {})
+            config, _ = load_config(None if model else ROOT / "site.yaml", overrides)
+            build(replace(config, classifier=replace(config.classifier, backend=backend)))
+            built[name, backend] = output
+    return built
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_every_export_loads_and_classifies(sites, condition):
+    args, backend, expected, exports = CONDITIONS[condition]
+    with chromium(args) as context:
+        for name in exports:
+            with serve_site(sites[name, backend]) as url:
+                page = context.new_page()
+                problems: list[str] = []
+                page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+                page.on("pageerror", lambda error: problems.append(str(error)))
+                page.goto(url + "/")
+                info = page.evaluate("window.tmbuild.ready")
+                assert info["backend"] == expected, (name, info)
+                assert page.evaluate("window.tmbuild.backend") == expected
+                result = page.evaluate(CLASSIFY_CANVAS)
+                probabilities = [p["probability"] for p in result["predictions"]]
+                assert sorted(p["label"] for p in result["predictions"]) == sorted(
+                    info["labels"]
+                )
+                assert probabilities == sorted(probabilities, reverse=True)
+                assert abs(sum(probabilities) - 1) < 1e-4, (name, probabilities)
+                assert result["top"] == result["predictions"][0]
+                marks = page.evaluate(
+                    "performance.getEntriesByType('mark').map((mark) => mark.name)"
+                )
+                assert marks == [
+                    "tmbuild:model-loaded",
+                    "tmbuild:warmed-up",
+                    "tmbuild:first-prediction",
+                ]
+                # The page names the backend, and warns only where predictions will be slow.
+                assert page.is_visible("#backend")
+                assert page.is_visible("#notice") == (expected == "cpu")
+                assert problems == [], (name, problems)
+                page.close()
