@@ -140,6 +140,23 @@ def test_download_failure_offers_a_retry_that_works(site, blocked):
 
 
 @browser
+def test_a_page_script_that_did_not_download_is_reported(site):
+    with serve_site(site) as url, chromium() as context:
+        page = context.new_page()
+        page.route("**/assets/app.*.js", lambda route: route.abort("internetdisconnected"))
+        page.goto(url + "/")
+        page.locator("#script-failed").wait_for()
+        assert page.inner_text("#script-failed") == (
+            "The page's script did not download: check your connection, then reload the page."
+        )
+        assert not page.is_visible("#loading")
+        page.unroute("**/assets/app.*.js")
+        page.reload()
+        assert page.evaluate("window.tmbuild.ready")["labels"]
+        assert not page.is_visible("#script-failed")
+
+
+@browser
 def test_no_backend_that_starts_is_named(tmp_path):
     config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
     site = _build(tmp_path / "dist", classifier=replace(config.classifier, backend="wasm"))

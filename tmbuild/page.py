@@ -30,12 +30,20 @@ log = logging.getLogger("tmbuild")
 # The page's only inline code. Opened from a file, the page's absolute asset URLs point at
 # nothing, so no script file ever runs; this one does, and shows how to serve the page instead.
 # Served, it shows the loading bar (hidden until a script runs, so that it is never a promise
-# nothing keeps). It is a constant, not template text, so that its CSP hash is known here.
+# nothing keeps), and if the page script has not run by the load event (its download failed),
+# it swaps the bar for a message. It is a constant, not template text, so that its CSP hash is
+# known here.
 OPENED_FROM_FILE_SCRIPT = (
     "(function () {"
     ' var id = location.protocol === "file:" ? "served-only" : "loading";'
     " var element = document.getElementById(id);"
     " if (element) element.hidden = false;"
+    ' if (id === "loading") addEventListener("load", function () {'
+    ' var failed = document.getElementById("script-failed");'
+    " if (window.tmbuild || !failed) return;"
+    " failed.hidden = false;"
+    " if (element) element.hidden = true;"
+    " });"
     " })();"
 )
 # Templates write them as `{{ inline_scripts.<name> }}` inside a bare <script> element.
