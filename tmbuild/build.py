@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from tmbuild.assets import CompressionCache, CompressionSettings, compress_all, default_cache_dir
 from tmbuild.config import SiteConfig
 from tmbuild.export import ImageExport, read_export
-from tmbuild.hosts import WRITTEN_HOSTS, site_rules
-from tmbuild.hosts import host_files as make_host_files
+from tmbuild.host_formats import host_files, host_notes
+from tmbuild.hosts import SitePolicy, site_policy
 from tmbuild.manifest import MANIFEST_NAME, build_manifest
 from tmbuild.model import ModelFiles, prepare_model
 from tmbuild.output import write_site
@@ -83,23 +83,25 @@ def build(
     log.info("Rendered the page and %d site files", len(files))
 
     # The manifest is written last (it lists every other file) but gets its rules now.
-    rules = site_rules(
-        sorted([*files, MANIFEST_NAME]),
+    policy = site_policy(
+        [*files, MANIFEST_NAME],
         config.base_url,
         _cdn_origin(config),
         script_hashes=INLINE_SCRIPT_HASHES,
     )
-    files.update(make_host_files(config.hosts, rules))
-    for host in config.hosts:
-        if host not in WRITTEN_HOSTS:
-            log.warning(
-                "hosts: no configuration file for %r yet; configure its headers by hand", host
-            )
+    warnings = host_notes(config.hosts)
+    for note in warnings:
+        log.warning(note)
 
     if not write:
         # `tmbuild check`: everything is read, prepared and rendered; nothing is compressed.
+        files.update(_host_files(config, policy, files))
         return BuildResult(
-            files=files, export=export, model=model, seconds=time.perf_counter() - started
+            files=files,
+            export=export,
+            model=model,
+            seconds=time.perf_counter() - started,
+            warnings=warnings,
         )
 
     cache = CompressionCache(default_cache_dir())
@@ -124,6 +126,8 @@ def build(
         if result.brotli is not None and len(result.brotli) < len(files[path]):
             files[path + ".br"] = result.brotli
 
+    # After the siblings: the S3 plan names them, and host files get none of their own.
+    files.update(_host_files(config, policy, files))
     files[MANIFEST_NAME] = build_manifest(files, export, model, config)
 
     write_site(files, config.output)
@@ -133,9 +137,16 @@ def build(
         export=export,
         model=model,
         seconds=time.perf_counter() - started,
+        warnings=warnings,
         cache_hits=cache.hits,
         cache_misses=cache.misses,
     )
+
+
+def _host_files(config: SiteConfig, policy: SitePolicy, files: dict[str, bytes]) -> dict:
+    written = host_files(config.hosts, policy, [*files, MANIFEST_NAME])
+    log.info("Host files for %s: %s", ", ".join(config.hosts) or "no host", ", ".join(written))
+    return written
 
 
 def _cdn_origin(config: SiteConfig) -> str | None:

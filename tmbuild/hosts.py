@@ -2,19 +2,22 @@
 
 The policy: hashed files (everything under assets/ and models/) are immutable for a year; the
 page and the build manifest are revalidated on every visit; binary types are named explicitly
-because some hosts guess wrong for `.bin` and `.wasm`.
+because some hosts guess wrong for `.bin` and `.wasm`; every response carries the security
+headers. tmbuild.host_formats writes it for each host that `hosts:` in site.yaml names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 HASHED_DIRECTORIES = ("assets", "models")
 MANIFEST = "tmbuild-manifest.json"  # CI and `tmbuild diff` read it; never cache it stale
+SIBLINGS = {"br": ".br", "gzip": ".gz"}  # Content-Encoding -> suffix of the pre-compressed file
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -28,19 +31,68 @@ CONTENT_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
     ".webp": "image/webp",
+    ".gif": "image/gif",
 }
 # The types hosts are known to get wrong or leave out; named file by file in `_headers`.
 EXPLICIT_TYPES = (".bin", ".wasm", ".json", ".js")
 
-# Cloudflare Pages' documented limits for `_headers`.
-MAX_HEADER_RULES = 100
-MAX_HEADER_LINE = 2000
+# Every host's own file, by host. None of them is part of the site: each format keeps them all
+# from being served or uploaded where the host allows it.
+HOST_FILES = {
+    "netlify": ("_headers",),
+    "cloudflare": ("_headers",),
+    "vercel": ("vercel.json",),
+    "firebase": ("firebase.json",),
+    "nginx": ("tmbuild-nginx.conf",),
+    "apache": (".htaccess",),
+    "s3": ("tmbuild-s3.json", "tmbuild-s3.sh"),
+    "github-pages": (".nojekyll",),
+}
+HOST_FILE_NAMES = tuple(sorted({name for names in HOST_FILES.values() for name in names}))
 
 
 @dataclass(frozen=True)
 class Rule:
     pattern: str  # URL path, may end in `*`
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SitePolicy:
+    """What every host must send for the site's files, whatever its configuration format."""
+
+    base_path: str  # the URL path the site is served under, as in base_url: "/" or "/demo/"
+    files: tuple[str, ...]  # the site's files by path, sorted; no siblings, no host files
+    security: dict[str, str]  # on every response, errors included
+
+    def url(self, path: str) -> str:
+        return self.base_path + path
+
+    @property
+    def decoded_base_path(self) -> str:
+        """base_path with %-escapes decoded: what servers match and S3 keys are named by."""
+        return unquote(self.base_path)
+
+    @property
+    def revalidated(self) -> tuple[str, ...]:
+        """The paths revalidated on every visit; "" is the site's folder (its index.html)."""
+        return ("", *(p for p in self.files if p.endswith(".html") or p == MANIFEST))
+
+    def cache_control(self, path: str) -> str | None:
+        if path.split("/", 1)[0] in HASHED_DIRECTORIES:
+            return IMMUTABLE
+        return REVALIDATE if path in self.revalidated else None
+
+    def content_type(self, path: str) -> str:
+        return CONTENT_TYPES.get(PurePosixPath(path).suffix.lower(), "application/octet-stream")
+
+    def headers(self, path: str) -> dict[str, str]:
+        """The headers one file is served with (besides any Content-Encoding)."""
+        headers = {"Content-Type": self.content_type(path), **self.security}
+        cache = self.cache_control(path)
+        if cache:
+            headers["Cache-Control"] = cache
+        return headers
 
 
 def content_security_policy(
@@ -86,57 +138,38 @@ def security_headers(
     return headers
 
 
-def site_rules(
-    paths: list[str],
+def site_policy(
+    paths: Collection[str],
     base_url: str,
     cdn_origin: str | None = None,
     script_hashes: Sequence[str] = (),
-) -> list[Rule]:
-    """The site's policy as path rules; `paths` are the files of the built site.
+) -> SitePolicy:
+    """The policy for a site of these files; siblings and host files in `paths` are left out.
 
     `script_hashes` are the CSP hashes of the inline scripts the pages hold
-    (tmbuild.page.INLINE_SCRIPT_HASHES).
+    (tmbuild.page.INLINE_SCRIPT_HASHES). A full-URL base_url counts by its path alone: hosts
+    match requests by path, and the browser asks for base_url's path.
     """
-    rules = [Rule(f"{base_url}*", security_headers(cdn_origin, script_hashes))]
-    rules.append(Rule(base_url, {"Cache-Control": REVALIDATE}))
-    for path in paths:
-        if path.endswith(".html") or path == MANIFEST:
-            rules.append(Rule(base_url + path, {"Cache-Control": REVALIDATE}))
+    known = set(paths)
+    files = tuple(
+        sorted(p for p in known if not _is_sibling(p, known) and p not in HOST_FILE_NAMES)
+    )
+    return SitePolicy(
+        urlsplit(base_url).path or "/", files, security_headers(cdn_origin, script_hashes)
+    )
+
+
+def _is_sibling(path: str, paths: Collection[str]) -> bool:
+    return any(path.endswith(s) and path[: -len(s)] in paths for s in SIBLINGS.values())
+
+
+def site_rules(policy: SitePolicy) -> list[Rule]:
+    """The policy as path rules, each header set once; a request gets every matching rule."""
+    rules = [Rule(policy.url("*"), dict(policy.security))]
+    rules += [Rule(policy.url(path), {"Cache-Control": REVALIDATE}) for path in policy.revalidated]
     for directory in HASHED_DIRECTORIES:
-        rules.append(Rule(f"{base_url}{directory}/*", {"Cache-Control": IMMUTABLE}))
-    for path in paths:
-        suffix = PurePosixPath(path).suffix
-        if suffix in EXPLICIT_TYPES:
-            rules.append(Rule(base_url + path, {"Content-Type": CONTENT_TYPES[suffix]}))
+        rules.append(Rule(policy.url(f"{directory}/*"), {"Cache-Control": IMMUTABLE}))
+    for path in policy.files:
+        if PurePosixPath(path).suffix in EXPLICIT_TYPES:
+            rules.append(Rule(policy.url(path), {"Content-Type": policy.content_type(path)}))
     return rules
-
-
-def netlify_headers(rules: list[Rule]) -> bytes:
-    """`_headers` for Netlify and Cloudflare Pages (a request gets every matching rule)."""
-    if len(rules) > MAX_HEADER_RULES:
-        raise ValueError(f"{len(rules)} header rules; Cloudflare Pages accepts {MAX_HEADER_RULES}")
-    lines = ["# Written by tmbuild: caching and security headers for Netlify / Cloudflare Pages."]
-    for rule in rules:
-        lines.append(rule.pattern)
-        lines.extend(f"  {name}: {value}" for name, value in rule.headers.items())
-    too_long = [line for line in lines if len(line) > MAX_HEADER_LINE]
-    if too_long:
-        raise ValueError(
-            f"a _headers line is over {MAX_HEADER_LINE} characters: {too_long[0][:60]}"
-        )
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-# Hosts whose configuration files are written today; the rest are accepted in site.yaml and
-# reported as not written yet, so a build never pretends to have configured them.
-WRITTEN_HOSTS = ("netlify", "cloudflare", "github-pages")
-
-
-def host_files(hosts: tuple[str, ...], rules: list[Rule]) -> dict[str, bytes]:
-    """The configuration files the chosen hosts read, by path in the built site."""
-    files: dict[str, bytes] = {}
-    if {"netlify", "cloudflare"} & set(hosts):
-        files["_headers"] = netlify_headers(rules)
-    if "github-pages" in hosts:
-        files[".nojekyll"] = b""
-    return files
