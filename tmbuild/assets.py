@@ -127,8 +127,14 @@ def compress_all(
     workers = max(1, min(len(todo), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {path: pool.submit(compress_one, data, settings, cache) for path, data in todo}
-        for done, (path, future) in enumerate(futures.items(), start=1):
-            results[path] = future.result()
-            if on_done:
-                on_done(done, len(futures))
+        try:
+            for done, (path, future) in enumerate(futures.items(), start=1):
+                results[path] = future.result()
+                if on_done:
+                    on_done(done, len(futures))
+        except BaseException:
+            # Interrupted, or a compressor failed: drop the queue, so the build stops now and
+            # not after every queued Brotli pass; only the calls already running finish.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return results

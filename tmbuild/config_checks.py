@@ -107,6 +107,24 @@ def _is_number(raw: str) -> bool:
     return True
 
 
+def aliases(v: Value, base: Path) -> tuple[tuple[str, str], ...]:
+    """Check a mapping of folder names to labels; return its pairs sorted by folder."""
+    if not isinstance(v.value, dict):
+        example = "such as {dogs: dog}"
+        raise Invalid(f"expected a mapping of folder: label, {example}; got {describe(v)}")
+    pairs, problems = [], []
+    for name, (_, value) in v.value.items():
+        if value.value is UNREADABLE:
+            continue
+        if not isinstance(value.value, str) or not value.value.strip():
+            problems.append((value, f"{quote(name)}: expected a label; got {describe(value)}"))
+        else:
+            pairs.append((name, value.value))
+    if problems:
+        raise Invalid(problems=problems)
+    return tuple(sorted(pairs))
+
+
 def flag(v: Value, base: Path) -> bool:
     """Check for true or false."""
     if isinstance(v.value, bool):
@@ -151,7 +169,9 @@ def path(kind: str):
 
     def check(v: Value, base: Path) -> Path:
         raw = os.fspath(v.value) if isinstance(v.value, os.PathLike) else v.value
-        if not isinstance(raw, str) or not raw.strip() or any(ord(c) < 32 for c in raw):
+        # Control, format and line-separator characters (U+2028, U+202E) would break the
+        # one-line messages every later stage prints the path in.
+        if not isinstance(raw, str) or not raw.strip() or not raw.isprintable():
             raise Invalid(f"expected a path; got {describe(v, want_text=True)}")
         try:
             resolved = (base / os.path.expanduser(raw)).resolve()

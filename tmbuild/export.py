@@ -20,6 +20,8 @@ from tmbuild.sources import (
     MissingFile,
     normalise,
     open_export_location,
+    printable,
+    shown,
     unsafe_path_reason,
 )
 
@@ -27,6 +29,9 @@ MAX_JSON_BYTES = 16 * 1024 * 1024  # a real model.json is ~92 KB, ~200 KB pretty
 MAX_LABELS = 1000
 DEFAULT_IMAGE_SIZE = 224  # older exports have no imageSize; Teachable Machine used 224 then
 HOW_TO_EXPORT = "in Teachable Machine use Export Model → Tensorflow.js → Download my model"
+AGAIN = "download the export again"
+# Files of other model formats, given by mistake instead of the export's folder or .zip.
+FOREIGN_MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".tflite", ".pb")
 
 
 @dataclass(frozen=True)
@@ -50,19 +55,23 @@ class ImageExport:
 
 def read_export(path: Path, label: str | None = None) -> ImageExport:
     """Open a folder or .zip, find its model.json and check everything an image model needs."""
-    files = open_export_location(path, label or str(path))
+    label = label or str(path)
+    if path.suffix.lower() in FOREIGN_MODEL_SUFFIXES and path.is_file():
+        raise ExportError(f"{label}: {_what_is_here_instead([path.name])}")
+    files = open_export_location(path, label)
     model_name = _find_model_json(files)
     base = posixpath.dirname(model_name)
     model_json = _read_json(files, model_name, "model.json")
     metadata_name = posixpath.join(base, "metadata.json")
     metadata_bytes = b"{}"
     metadata: dict = {}
-    if files.exists(metadata_name):
+    has_metadata = files.exists(metadata_name)
+    if has_metadata:
         metadata_bytes = files.read(metadata_name, MAX_JSON_BYTES)
         metadata = _read_json(files, metadata_name, "metadata.json", metadata_bytes)
 
     _refuse_other_kinds(files, model_name, model_json, metadata)
-    if not metadata:
+    if not has_metadata:
         raise ExportError(
             f"{files.display(metadata_name)}: missing; it holds the class labels — "
             f"download the whole export ({HOW_TO_EXPORT}) and keep metadata.json beside model.json"
@@ -90,22 +99,22 @@ def read_export(path: Path, label: str | None = None) -> ImageExport:
 def _find_model_json(files: ExportFiles) -> str:
     candidates = [name for name in files.names if posixpath.basename(name) == "model.json"]
     if not candidates:
-        raise ExportError(f"{files.label}: {_what_is_here_instead(files)}")
+        raise ExportError(f"{files.label}: {_what_is_here_instead(files.names)}")
     if len(candidates) > 1:
         shallowest = min(name.count("/") for name in candidates)
         top = [name for name in candidates if name.count("/") == shallowest]
         if len(top) > 1:
+            listed = ", ".join(printable(name, 60) for name in candidates[:4])
             raise ExportError(
-                f"{files.label}: holds {len(candidates)} exports ({', '.join(candidates[:4])}); "
+                f"{files.label}: holds {len(candidates)} exports ({listed}); "
                 "point model.path at the one you want"
             )
         return top[0]
     return candidates[0]
 
 
-def _what_is_here_instead(files: ExportFiles) -> str:
+def _what_is_here_instead(names: list[str]) -> str:
     """Explain, for the usual wrong inputs, what was given and how to get an export."""
-    names = files.names
     lower = [name.lower() for name in names]
     if any(name.endswith((".h5", ".hdf5", ".keras")) for name in lower):
         return (
@@ -113,7 +122,7 @@ def _what_is_here_instead(files: ExportFiles) -> str:
             "`tensorflowjs_converter --input_format keras model.h5 out/` (pip install "
             "'tmbuild[tfjs]') or export again from Teachable Machine as Tensorflow.js"
         )
-    if any(posixpath.basename(name) == "saved_model.pb" for name in lower):
+    if any(posixpath.basename(name).endswith(".pb") for name in lower):
         return (
             "holds a TensorFlow SavedModel, not a TensorFlow.js layers export; export again "
             "from Teachable Machine as Tensorflow.js"
@@ -148,9 +157,11 @@ def _read_json(files: ExportFiles, name: str, kind: str, data: bytes | None = No
             "the file is damaged or truncated, download the export again"
         ) from None
     except RecursionError:
-        raise ExportError(f"{where}: JSON nested too deeply to be a {kind}") from None
+        raise ExportError(f"{where}: JSON nested too deeply to be a {kind}; {AGAIN}") from None
+    except ValueError:  # an integer thousands of digits long, which Python refuses to read
+        raise ExportError(f"{where}: holds a number too long to be a {kind}'s; {AGAIN}") from None
     if not isinstance(value, dict):
-        raise ExportError(f"{where}: expected a JSON object, got {type(value).__name__}")
+        raise ExportError(f"{where}: expected a JSON object, got {type(value).__name__}; {AGAIN}")
     return value
 
 
@@ -182,8 +193,8 @@ def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, metada
     shape = _input_shape(model.get("modelTopology"))
     if shape is not None and len(shape) == 2:
         raise ExportError(
-            f"{where}: the model takes a flat vector of {shape[1]} numbers (a pose model?), not "
-            "an image; tmbuild builds sites for image models only"
+            f"{where}: the model takes a flat vector of {shown(shape[1])} numbers (a pose "
+            "model?), not an image; tmbuild builds sites for image models only"
         )
     if shape is not None and len(shape) == 4 and shape[1:] == [43, 232, 1]:
         raise ExportError(
@@ -202,7 +213,8 @@ def _topology(files: ExportFiles, model_name: str, model: dict) -> dict:
         )
     if topology.get("class_name") not in ("Sequential", "Model", "Functional"):
         raise ExportError(
-            f"{where}: modelTopology is a {topology.get('class_name')!r}, not a Sequential model"
+            f"{where}: modelTopology is a {shown(topology.get('class_name'))}, not a Sequential "
+            f"model; {HOW_TO_EXPORT}"
         )
     return topology
 
@@ -215,18 +227,21 @@ def _labels(files: ExportFiles, metadata_name: str, metadata: dict) -> list[str]
             f"{where}: 'labels' must be a non-empty list of class names; download the export again"
         )
     if len(labels) > MAX_LABELS:
-        raise ExportError(f"{where}: {len(labels):,} labels; tmbuild accepts at most {MAX_LABELS}")
+        raise ExportError(
+            f"{where}: {len(labels):,} labels; tmbuild accepts at most {MAX_LABELS} — is this "
+            "the metadata.json of an image model?"
+        )
     for index, label in enumerate(labels):
         if not isinstance(label, str) or not label.strip():
             raise ExportError(
-                f"{where}: labels[{index}] is {json.dumps(label, ensure_ascii=False)}; "
-                "every label must be a non-empty string"
+                f"{where}: labels[{index}] is {shown(label)}; every label must be a non-empty "
+                "string — name every class in Teachable Machine and export again"
             )
     seen: dict[str, int] = {}
     for index, label in enumerate(labels):
         if label in seen:
             raise ExportError(
-                f"{where}: label {label!r} appears twice (labels[{seen[label]}] and "
+                f"{where}: label {shown(label)} appears twice (labels[{seen[label]}] and "
                 f"labels[{index}]); rename one class in Teachable Machine and export again"
             )
         seen[label] = index
@@ -237,10 +252,14 @@ def _image_format(files: ExportFiles, metadata_name: str, metadata: dict) -> tup
     where = files.display(metadata_name)
     size = metadata.get("imageSize", DEFAULT_IMAGE_SIZE)
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 2048:
-        raise ExportError(f"{where}: 'imageSize' must be a whole number of pixels, got {size!r}")
+        raise ExportError(
+            f"{where}: 'imageSize' must be a whole number of pixels, got {shown(size)}; {AGAIN}"
+        )
     grayscale = metadata.get("grayscale", False)
     if not isinstance(grayscale, bool):
-        raise ExportError(f"{where}: 'grayscale' must be true or false, got {grayscale!r}")
+        raise ExportError(
+            f"{where}: 'grayscale' must be true or false, got {shown(grayscale)}; {AGAIN}"
+        )
     return size, grayscale
 
 
@@ -283,7 +302,10 @@ def _check_input_shape(
     if shape is None:
         raise ExportError(f"{where}: no input layer with a batch_input_shape; damaged export?")
     if len(shape) != 4 or not all(isinstance(n, int) for n in shape[1:]):
-        raise ExportError(f"{where}: input shape {shape} is not an image batch [null, H, W, C]")
+        raise ExportError(
+            f"{where}: input shape {shown(shape)} is not an image batch [null, H, W, C]; "
+            "tmbuild builds sites for image models only"
+        )
     channels = 1 if grayscale else 3
     expected = [image_size, image_size, channels]
     if shape[1:] != expected:
@@ -338,35 +360,34 @@ def _read_weight_groups(
     where = files.display(model_name)
     manifest = model.get("weightsManifest")
     if not isinstance(manifest, list) or not manifest:
-        raise ExportError(f"{where}: 'weightsManifest' must be a non-empty list")
+        raise ExportError(f"{where}: 'weightsManifest' must be a non-empty list; {AGAIN}")
     base = posixpath.dirname(model_name)
     groups, names = [], set()
     for group_index, group in enumerate(manifest):
         field = f"weightsManifest[{group_index}]"
         if not isinstance(group, dict):
-            raise ExportError(f"{where}: {field} must be an object")
+            raise ExportError(f"{where}: {field} must be an object; {AGAIN}")
         paths, entries = group.get("paths"), group.get("weights")
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
-            raise ExportError(f"{where}: {field}.paths must be a list of file names")
+            raise ExportError(f"{where}: {field}.paths must be a list of file names; {AGAIN}")
         if not isinstance(entries, list):
-            raise ExportError(f"{where}: {field}.weights must be a list")
+            raise ExportError(f"{where}: {field}.weights must be a list; {AGAIN}")
         expected = 0
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-                raise ExportError(f"{where}: {field}.weights[{index}] needs a 'name'")
+                raise ExportError(f"{where}: {field}.weights[{index}] needs a 'name'; {AGAIN}")
+            weight = shown(entry["name"])
             if entry["name"] in names:
-                raise ExportError(
-                    f"{where}: weight {entry['name']!r} is listed twice; damaged export?"
-                )
+                raise ExportError(f"{where}: weight {weight} is listed twice; damaged? {AGAIN}")
             names.add(entry["name"])
             try:
                 expected += weights_format.entry_nbytes(entry)
             except weights_format.WeightsFormatError as error:
-                raise ExportError(f"{where}: weight {entry['name']!r}: {error}") from None
+                raise ExportError(f"{where}: weight {weight}: {error}; {AGAIN}") from None
         data = b"".join(_read_shard(files, where, base, path) for path in paths)
         if len(data) != expected:
             difference = len(data) - expected
-            shards = ", ".join(paths)
+            shards = printable(", ".join(paths), 80)
             raise ExportError(
                 f"{files.display(posixpath.join(base, normalise(paths[-1])))}: {shards} hold "
                 f"{len(data):,} bytes but model.json describes {expected:,} "
@@ -381,7 +402,7 @@ def _read_shard(files: ExportFiles, where: str, base: str, path: str) -> bytes:
     reason = unsafe_path_reason(path)
     if reason:
         raise ExportError(
-            f"{where}: weights path {path!r} {reason}; weight files must sit beside model.json"
+            f"{where}: weights path {shown(path)} {reason}; weight files must sit beside model.json"
         )
     name = normalise(posixpath.join(base, path))
     try:

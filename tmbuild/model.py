@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,10 +17,15 @@ from dataclasses import dataclass
 from tmbuild import __version__
 from tmbuild.assets import hashed_name
 from tmbuild.config import SiteConfig
+from tmbuild.errors import ExportError
 from tmbuild.export import ImageExport
-from tmbuild.weights import decode_weights, encode_weights
+from tmbuild.sources import shown
+from tmbuild.weights import Weight, decode_weights, encode_weights, non_finite_weights
 
 DIRECTORY_HASH_LENGTH = 8
+RETRAIN = "retrain the model in Teachable Machine and export it again"
+
+log = logging.getLogger("tmbuild")
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,18 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     weights = []
     for entries, data in export.weight_groups:
         weights.extend(decode_weights(entries, data))
+    _check_finite(export, weights, config.model.quantize)
     entries, shard_data = encode_weights(weights, config.model.quantize, config.model.shard_size)
+    if config.model.quantize == "float16":
+        quantised = decode_weights(entries, b"".join(shard_data))
+        overflowed = set(non_finite_weights(quantised)) - set(non_finite_weights(weights))
+        if overflowed:
+            log.warning(
+                "%s: weight %s holds values beyond float16's range, which become infinity; "
+                "build with quantize none",
+                export.location,
+                shown(sorted(overflowed)[0]),
+            )
     count = len(shard_data)
     shard_names = [
         hashed_name(f"group1-shard{index}of{count}.bin", data)
@@ -83,6 +100,22 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
         shards=[f"{directory}/{shard}" for shard in shard_names],
         weights_sha256=digest.hexdigest(),
         files=files,
+    )
+
+
+def _check_finite(export: ImageExport, weights: list[Weight], quantize: str) -> None:
+    """Warn about NaN or infinite weights: a broken training run, and NaN predictions."""
+    broken = non_finite_weights(weights)
+    if not broken:
+        return
+    where, weight = export.location, f"weight {shown(broken[0])}"
+    if quantize == "uint8":
+        raise ExportError(
+            f"{where}: {weight} holds NaN or infinity, which uint8 cannot store; build with "
+            f"quantize none or float16, or {RETRAIN}"
+        )
+    log.warning(
+        "%s: %s holds NaN or infinity, so the model will predict NaN; %s", where, weight, RETRAIN
     )
 
 

@@ -64,18 +64,28 @@ def _swap(staging: Path, output: Path) -> None:
         for attempt in range(RACE_ATTEMPTS):
             moved: Path | None = old / f"{output.name}-{attempt}"
             try:
-                os.rename(output, moved)
-            except FileNotFoundError:
-                moved = None
-            try:
+                try:
+                    os.rename(output, moved)
+                except FileNotFoundError:
+                    moved = None
                 os.rename(staging, output)
                 return
             except OSError:
                 if output.exists():
                     continue  # another build swapped its site in first: go round again
-                if moved is not None:
-                    os.rename(moved, output)  # put the previous site back
+                _put_back(moved, output)
+                raise
+            except BaseException:
+                # Ctrl-C or SIGTERM between the two renames: the previous site goes back
+                # before `old` is deleted.
+                _put_back(moved, output)
                 raise
         raise TmbuildError(f"{output}: another build keeps replacing it; run the build again")
     finally:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _put_back(moved: Path | None, output: Path) -> None:
+    """Return the previous site to its place, unless a site is already there."""
+    if moved is not None and os.path.lexists(moved) and not os.path.lexists(output):
+        os.rename(moved, output)

@@ -9,6 +9,9 @@ empty strings, so a typo in a template never ships a silently broken page.
 from __future__ import annotations
 
 import json
+import os
+import stat
+import traceback
 from pathlib import Path, PurePosixPath
 
 import jinja2
@@ -41,6 +44,7 @@ class Renderer:
         ]
         self.override_dir = override_dir
         if override_dir is not None:
+            _check_folder(override_dir)
             loaders.append(jinja2.FileSystemLoader(str(override_dir)))
         loaders.append(builtin)
         self.environment = jinja2.Environment(
@@ -76,25 +80,48 @@ class Renderer:
             template = self.environment.get_template(name)
             return template.render(context).encode("utf-8")
         except jinja2.TemplateSyntaxError as error:
-            where = _template_location(error.filename, error.name or name, error.lineno)
-            raise TemplateError(f"{where}: template syntax error: {error.message}") from None
+            where = self._shown(error.filename) if error.filename else (error.name or name)
+            line = f":{error.lineno}" if error.lineno else ""
+            raise TemplateError(f"{where}{line}: template syntax error: {error.message}") from None
         except jinja2.UndefinedError as error:
             raise TemplateError(
-                f"{self._origin(name)}: {error.message}; check the variable name "
+                f"{self._where(name, error)}: {error.message}; check the variable name "
                 "(the variables a template can use are listed in the README)"
             ) from None
         except jinja2.TemplateNotFound as error:
             raise TemplateError(
-                f"{self._origin(name)}: template {error.name!r} not found (templates may only "
-                "include files from the templates folders; use 'default:NAME' for built-ins)"
+                f"{self._where(name, error)}: template {error.name!r} not found (templates may "
+                "only include files from the templates folders; use 'default:NAME' for built-ins)"
             ) from None
         except jinja2.TemplateError as error:
-            raise TemplateError(f"{self._origin(name)}: {error}") from None
+            raise TemplateError(f"{self._where(name, error)}: {error}") from None
+        except Exception as error:  # the template's own code failed: `1 // 0`, endless include
+            raise TemplateError(
+                f"{self._where(name, error)}: {type(error).__name__}: {error}; fix the template"
+            ) from None
 
-    def _origin(self, name: str) -> str:
+    def _where(self, name: str, error: Exception) -> str:
+        """Where the error was raised: template file and line, else the template rendered."""
+        # Jinja rewrites tracebacks so that template code shows as frames of the template file.
+        roots = [str(root) for root in (self.override_dir, builtin_templates_dir()) if root]
+        frames = [
+            frame
+            for frame in traceback.extract_tb(error.__traceback__)
+            if frame.filename.startswith(tuple(roots))
+        ]
+        if frames:
+            return f"{self._shown(frames[-1].filename)}:{frames[-1].lineno}"
         if self.override_dir is not None and (self.override_dir / name).is_file():
-            return str(self.override_dir / name)
+            return self._shown(str(self.override_dir / name))
         return f"built-in template {name}"
+
+    def _shown(self, filename: str) -> str:
+        """A template file as the user knows it: relative to where they are, or built-in."""
+        path = Path(filename)
+        builtin = builtin_templates_dir()
+        if builtin in path.parents:
+            return f"built-in template {path.relative_to(builtin).as_posix()}"
+        return _relative(path)
 
 
 def is_template(name: str) -> bool:
@@ -110,6 +137,46 @@ def json_for_script(value: object) -> str:
     return jinja2.utils.markupsafe.Markup(text)
 
 
-def _template_location(filename: str | None, name: str, line: int | None) -> str:
-    where = filename or name
-    return f"{where}:{line}" if line else where
+def _check_folder(folder: Path) -> None:
+    """Refuse a templates folder that would make the site include files from outside it.
+
+    A theme downloaded from the web could hold a link to ~/.ssh/id_rsa as an "asset", or a named
+    pipe that blocks reading forever; each file's real path and type is checked before any is
+    read. Templates must be UTF-8, so that an error can name the file.
+    """
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):  # links to folders: listed, not entered
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            shown = _relative(path)
+            try:
+                real = path.resolve()
+            except (OSError, RuntimeError):  # pathlib raises RuntimeError for a link loop
+                raise TemplateError(f"{shown}: is a link that loops back on itself") from None
+            if real != root and root not in real.parents:
+                raise TemplateError(
+                    f"{shown}: is a link to {real}, outside the templates folder; copy the file "
+                    "into the templates folder instead"
+                )
+            if name in dirnames:
+                continue
+            try:
+                info = real.stat()
+            except OSError as error:
+                raise TemplateError(f"{shown}: cannot read: {error.strerror}") from None
+            if not stat.S_ISREG(info.st_mode):
+                raise TemplateError(f"{shown}: is not a regular file; remove it")
+            if is_template(name):
+                try:
+                    real.read_bytes().decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise TemplateError(
+                        f"{shown}: not UTF-8 text (byte {error.start}); save it as UTF-8"
+                    ) from None
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)

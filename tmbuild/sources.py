@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import reprlib
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -35,6 +36,26 @@ _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:|^[\\/]{2}")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Files macOS and Windows add to zips; never part of an export.
 _JUNK = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$)")
+
+
+def printable(text: str, limit: int = 120) -> str:
+    """Untrusted text fit for a one-line message: control characters escaped, cut short.
+
+    A name from a zip or a manifest could otherwise add lines, clear the terminal or bury the
+    message under a megabyte of text.
+    """
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlevel = 3  # also keeps a deeply nested JSON value off the call stack
+
+
+def shown(value: object) -> str:
+    """A JSON value from an untrusted file, shown briefly and on one line."""
+    return printable(_BRIEF.repr(value))
 
 
 def unsafe_path_reason(path: str) -> str | None:
@@ -98,7 +119,13 @@ class FolderFiles(ExportFiles):
         reason = unsafe_path_reason(name)
         if reason:
             raise ExportError(f"{self.display(name)}: path {reason}")
-        real = (self.root / name).resolve()
+        try:
+            real = (self.root / name).resolve()
+        except (OSError, RuntimeError):  # pathlib raises RuntimeError for a link loop
+            raise ExportError(
+                f"{self.display(name)}: is a link that loops back on itself; put the file from "
+                "the export there instead"
+            ) from None
         if real != self.root and self.root not in real.parents:
             raise ExportError(
                 f"{self.display(name)}: is a link to {real}, outside the export folder; "
@@ -107,9 +134,10 @@ class FolderFiles(ExportFiles):
         return real
 
     def exists(self, name: str) -> bool:
+        real = self._resolve(name)  # a link out of the export is refused, not called missing
         try:
-            return self._resolve(name).is_file()
-        except (ExportError, OSError):
+            return real.is_file()
+        except OSError:
             return False
 
     def size(self, name: str) -> int:
@@ -120,11 +148,16 @@ class FolderFiles(ExportFiles):
         try:
             info = real.stat()
             if not stat.S_ISREG(info.st_mode):
-                raise ExportError(f"{self.display(name)}: is not a regular file")
+                # A named pipe or a device would block or never end: it is never opened.
+                raise ExportError(
+                    f"{self.display(name)}: is not a regular file; put the file from the "
+                    "Teachable Machine export there"
+                )
             if info.st_size > limit:
                 raise ExportError(
                     f"{self.display(name)}: is {info.st_size:,} bytes, more than the "
-                    f"{limit:,} bytes tmbuild accepts for it"
+                    f"{limit:,} bytes tmbuild accepts for it; a Teachable Machine export is "
+                    "far smaller — download the export again"
                 )
             return real.read_bytes()
         except FileNotFoundError:
@@ -133,7 +166,7 @@ class FolderFiles(ExportFiles):
             raise ExportError(f"{self.display(name)}: cannot read: {error.strerror}") from None
 
     def display(self, name: str) -> str:
-        return f"{self.label}/{name}" if name else self.label
+        return f"{self.label}/{printable(name)}" if name else self.label
 
 
 def _list_files(root: Path, depth: int) -> list[str]:
@@ -157,8 +190,8 @@ class ZipFiles(ExportFiles):
             infos = self._zip.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as error:
             raise ExportError(
-                f"{label}: not a readable zip file ({error}); download the export from "
-                "Teachable Machine again"
+                f"{label}: not a readable zip file ({printable(str(error))}); download the "
+                "export from Teachable Machine again"
             ) from None
         if len(infos) > MAX_MEMBERS:
             raise ExportError(f"{label}: holds {len(infos):,} files; an export has three")
@@ -167,16 +200,22 @@ class ZipFiles(ExportFiles):
         for info in infos:
             if _JUNK.search(info.filename) or info.is_dir():
                 continue
+            member = f"member '{printable(info.filename)}'"
             reason = unsafe_path_reason(info.filename)
             if reason:
                 raise ExportError(
-                    f"{label}: member '{info.filename}' {reason} (a 'zip slip' archive); "
-                    "refusing to read it"
+                    f"{label}: {member} {reason} (a 'zip slip' archive); refusing to read it"
                 )
             if info.flag_bits & 0x1:
                 raise ExportError(
-                    f"{label}: member '{info.filename}' is encrypted; export the model from "
-                    "Teachable Machine again without a password"
+                    f"{label}: {member} is encrypted; export the model from Teachable Machine "
+                    "again without a password"
+                )
+            if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+                # Unzipped, it would be a link to wherever it names; its bytes are not the file.
+                raise ExportError(
+                    f"{label}: {member} is a symbolic link; zip the files themselves, or "
+                    "download the export from Teachable Machine again"
                 )
             total += info.file_size
             ratio = info.file_size / max(info.compress_size, 1)
@@ -186,10 +225,17 @@ class ZipFiles(ExportFiles):
                 or (ratio > MAX_COMPRESSION_RATIO and info.file_size > 1024 * 1024)
             ):
                 raise ExportError(
-                    f"{label}: member '{info.filename}' would unpack to {info.file_size:,} bytes "
+                    f"{label}: {member} would unpack to {info.file_size:,} bytes "
                     f"(a zip bomb?); tmbuild reads at most {MAX_TOTAL_BYTES:,} bytes from a zip"
                 )
-            self._infos[normalise(info.filename)] = info
+            key = normalise(info.filename)
+            if key in self._infos:
+                # Zip tools disagree on which copy wins; the export would be ambiguous.
+                raise ExportError(
+                    f"{label}: {member} appears twice; download the export from Teachable "
+                    "Machine again"
+                )
+            self._infos[key] = info
         super().__init__(label, list(self._infos))
 
     def size(self, name: str) -> int:
@@ -214,14 +260,19 @@ class ZipFiles(ExportFiles):
                             "(a zip bomb?); refusing to read it"
                         )
                     chunks.append(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as error:
+        except ExportError:
+            raise
+        # Each decompressor fails its own way (zlib.error, lzma.LZMAError, OSError from bz2,
+        # NotImplementedError for an unknown method): all mean the member cannot be read.
+        except Exception as error:
             raise ExportError(
-                f"{self.display(name)}: damaged zip member ({error}); download the export again"
+                f"{self.display(name)}: damaged zip member ({printable(str(error))}); "
+                "download the export again"
             ) from None
         return b"".join(chunks)
 
     def display(self, name: str) -> str:
-        return f"{self.label}:{name}" if name else self.label
+        return f"{self.label}:{printable(name)}" if name else self.label
 
 
 def open_export_location(path: Path, label: str) -> ExportFiles:
@@ -232,6 +283,11 @@ def open_export_location(path: Path, label: str) -> ExportFiles:
         return FolderFiles(path, label)
     if zipfile.is_zipfile(path):
         return ZipFiles(path, label)
+    if path.suffix.lower() == ".zip":
+        raise ExportError(
+            f"{label}: not a readable zip file (truncated or damaged?); download the export "
+            "from Teachable Machine again"
+        )
     if path.name == "model.json":
         return FolderFiles(path.parent, str(Path(label).parent))
     raise ExportError(

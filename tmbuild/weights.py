@@ -13,6 +13,7 @@ here ships exactly what the official converter would have written. Reading follo
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +97,7 @@ def decode_weights(entries: list[dict], data: bytes) -> list[Weight]:
             layouts.append(_layout(entry))
         except WeightsFormatError as error:
             name = entry.get("name") if isinstance(entry, dict) else None
-            which = f"weight {name!r}" if isinstance(name, str) else "a weights manifest entry"
+            which = f"weight {reprlib.repr(name)}" if isinstance(name, str) else "a manifest entry"
             raise WeightsFormatError(f"{which}: {error}") from None
     _refuse_duplicate_names([layout.name for layout in layouts])
     expected = sum(layout.nbytes for layout in layouts)
@@ -160,18 +161,23 @@ def _layout(entry: Any) -> _Layout:
     name, dtype, shape = entry.get("name"), entry.get("dtype"), entry.get("shape")
     if not isinstance(name, str):
         raise WeightsFormatError("the entry has no 'name'")
-    if dtype not in SUPPORTED_DTYPES:
+    # Values from a file we did not write are shown with reprlib: short, whatever their size.
+    if not isinstance(dtype, str) or dtype not in SUPPORTED_DTYPES:
         raise WeightsFormatError(
-            f"unknown dtype {dtype!r}; expected one of {', '.join(SUPPORTED_DTYPES)}"
+            f"unknown dtype {reprlib.repr(dtype)}; expected one of {', '.join(SUPPORTED_DTYPES)}"
         )
     # bool is an int subclass, so `true` in a shape would otherwise count as 1.
     if not isinstance(shape, list) or not all(
         isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0 for dim in shape
     ):
-        raise WeightsFormatError(f"shape must be a list of non-negative integers, not {shape!r}")
-    if math.prod(shape) > MAX_ELEMENTS:
         raise WeightsFormatError(
-            f"shape {shape} has {math.prod(shape):,} elements, more than TensorFlow.js can hold"
+            f"shape must be a list of non-negative integers, not {reprlib.repr(shape)}"
+        )
+    count = _element_count(shape)
+    if count is None or count > MAX_ELEMENTS:
+        many = f"{count:,}" if count is not None and count.bit_length() <= 64 else "too many"
+        raise WeightsFormatError(
+            f"shape {reprlib.repr(shape)} has {many} elements, more than TensorFlow.js can hold"
         )
     quantization = _checked_quantization(entry, dtype)
     if quantization is not None:
@@ -183,6 +189,21 @@ def _layout(entry: Any) -> _Layout:
     return _Layout(name, dtype, tuple(shape), stored, quantization)
 
 
+def _element_count(shape: list[int]) -> int | None:
+    """The number of elements, or None once the count passes MAX_ELEMENTS before the last dim.
+
+    Counting stops early because a hostile shape's product could run to millions of digits.
+    """
+    if 0 in shape:
+        return 0
+    count = 1
+    for index, dim in enumerate(shape):
+        count *= dim
+        if count > MAX_ELEMENTS and index < len(shape) - 1:
+            return None
+    return count
+
+
 def _checked_quantization(entry: dict, dtype: str) -> dict[str, Any] | None:
     if "quantization" not in entry:
         return None
@@ -190,9 +211,10 @@ def _checked_quantization(entry: dict, dtype: str) -> dict[str, Any] | None:
     if not isinstance(quantization, dict):
         raise WeightsFormatError("'quantization' must be an object")
     kind = quantization.get("dtype")
-    if kind not in QUANTIZED_STORAGE:
+    if not isinstance(kind, str) or kind not in QUANTIZED_STORAGE:
         raise WeightsFormatError(
-            f"unknown quantization dtype {kind!r}; expected one of {', '.join(QUANTIZED_STORAGE)}"
+            f"unknown quantization dtype {reprlib.repr(kind)}; "
+            f"expected one of {', '.join(QUANTIZED_STORAGE)}"
         )
     if dtype not in _QUANTIZABLE_DTYPES[kind]:
         raise WeightsFormatError(f"{kind} quantization cannot hold {dtype} weights")

@@ -1,0 +1,136 @@
+"""Hostile or broken template folders: syntax errors, undefined names, reads outside the folder.
+
+Each maker writes `site.yaml` with `templates: templates` and the template files into the
+project; an error must name the template file (and its line when there is one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import write_export
+from harness import Case, registrar
+
+CASES: list[Case] = []
+case = registrar(CASES, "template")
+
+PAGE = "templates/index.html"
+
+
+def templates(project: Path, files: dict[str, str | bytes]) -> list[str]:
+    """Write a valid export, site.yaml naming `templates/`, and these template files."""
+    write_export(project / "m")
+    (project / "site.yaml").write_text("model:\n  path: m\ntemplates: templates\noutput: dist\n")
+    for name, text in files.items():
+        path = project / "templates" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+    (project / "templates").mkdir(exist_ok=True)
+    return []
+
+
+def page(line: str) -> dict[str, str]:
+    """index.html overriding the main block, with `line` as its third line."""
+    lines = ['{% extends "default:index.html" %}', "{% block main %}", line, "{% endblock %}"]
+    return {"index.html": "\n".join(lines) + "\n"}
+
+
+def secret(project: Path) -> Path:
+    """A file outside the templates folder that must never end up in the site."""
+    folder = project.parent / "outside"
+    folder.mkdir(exist_ok=True)
+    path = folder / "id_rsa"
+    path.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    return path
+
+
+@case("syntax-error", f"{PAGE}:3: ", "template syntax error: Expected an expression")
+def syntax_error(project: Path) -> list[str]:
+    return templates(project, page("{% if %}"))
+
+
+@case("undefined-variable", f"{PAGE}:3: ", "'nope' is undefined; check the variable name")
+def undefined_variable(project: Path) -> list[str]:
+    return templates(project, page("<p>{{ nope }}</p>"))
+
+
+@case("undefined-attribute", f"{PAGE}:3: ", "'dict object' has no attribute 'nope'; check")
+def undefined_attribute(project: Path) -> list[str]:
+    return templates(project, page("<p>{{ model.nope }}</p>"))
+
+
+@case("include-parent", f"{PAGE}:3: ", "template '../outside/id_rsa' not found \\(templates may")
+def include_parent(project: Path) -> list[str]:
+    secret(project)
+    return templates(project, page('{% include "../outside/id_rsa" %}'))
+
+
+@case("include-absolute", f"{PAGE}:3: ", "template '/etc/passwd' not found \\(templates may only")
+def include_absolute(project: Path) -> list[str]:
+    return templates(project, page('{% include "/etc/passwd" %}'))
+
+
+@case("extends-missing", f"{PAGE}:1: ", "template 'nope.html' not found")
+def extends_missing(project: Path) -> list[str]:
+    return templates(project, {"index.html": '{% extends "nope.html" %}\n'})
+
+
+@case("page-symlink-out", f"{PAGE}: ", "is a link to .*outside the templates folder; copy")
+def page_symlink_out(project: Path) -> list[str]:
+    target = secret(project)
+    templates(project, {})
+    (project / PAGE).symlink_to(target)
+    return []
+
+
+@case("asset-symlink-out", "templates/assets/notes.txt: ", "is a link to .*outside the templates")
+def asset_symlink_out(project: Path) -> list[str]:
+    target = secret(project)
+    templates(project, {"assets/style.css": "body {}\n"})
+    (project / "templates" / "assets" / "notes.txt").symlink_to(target)
+    return []
+
+
+@case("assets-folder-symlink-out", "templates/assets: ", "is a link to .*outside the templates")
+def assets_folder_symlink_out(project: Path) -> list[str]:
+    target = secret(project)
+    templates(project, {})
+    (project / "templates" / "assets").symlink_to(target.parent)
+    return []
+
+
+@case("symlink-loop", "templates/base.html: ", "is a link that loops back on itself")
+def symlink_loop(project: Path) -> list[str]:
+    templates(project, {})
+    (project / "templates" / "base.html").symlink_to("base.html")
+    return []
+
+
+@case("runtime-error", f"{PAGE}:3: ", "ZeroDivisionError: integer division or modulo by zero; fix")
+def runtime_error(project: Path) -> list[str]:
+    return templates(project, page("{{ 1 // 0 }}"))
+
+
+@case("includes-itself", f"{PAGE}:1: ", "RecursionError: .*; fix the template")
+def includes_itself(project: Path) -> list[str]:
+    return templates(project, {"index.html": '{% include "index.html" %}\n'})
+
+
+@case("not-utf8", f"{PAGE}: ", "not UTF-8 text \\(byte \\d+\\); save it as UTF-8")
+def not_utf8(project: Path) -> list[str]:
+    return templates(project, {"index.html": "<p>Café</p>\n".encode("latin-1")})
+
+
+@case("asset-syntax-error", "templates/assets/app.js:2: ", "template syntax error: ")
+def asset_syntax_error(project: Path) -> list[str]:
+    return templates(project, {"assets/app.js": "// app\n{% for %}\n"})
+
+
+@case("folder-missing", "site.yaml:3:1: ", "templates: 'templates' does not exist")
+def folder_missing(project: Path) -> list[str]:
+    templates(project, {})
+    (project / "templates").rmdir()
+    return []
