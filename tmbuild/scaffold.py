@@ -1,0 +1,265 @@
+"""`tmbuild init`: a new site's commented site.yaml, and optionally the templates to edit.
+
+The site.yaml it writes names every option with its default, commented out, so the file is
+its own reference; tests uncomment every line and check that the result loads to exactly the
+defaults, so these comments cannot drift from tmbuild.config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import textwrap
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from tmbuild import __version__
+from tmbuild.config import HOSTS
+from tmbuild.errors import TmbuildError
+
+CONFIG_NAME = "site.yaml"
+TEMPLATES_FOLDER = "templates"
+DEFAULT_TITLE = "Teachable Machine classifier"
+EXPORT_FILES = {"model.json", "metadata.json"}
+
+# Options at their defaults are written commented out: `# key: value`, and `#   key: value`
+# inside a commented-out section. Explanations are comments that never start with `key:`.
+SITE_YAML = """\
+# Settings of a tmbuild site, written by `tmbuild init` (tmbuild {version}).
+# Build the site with `tmbuild build`; check this file with `tmbuild check`.
+#
+# Paths are relative to the folder of this file. A line such as `# quantize: none` shows an
+# option at its default: to change it, remove the '#' (and the '#' of its section, such as
+# `# classifier:`). Flags given to tmbuild (--model, --quantize, --base-url, --output) override
+# this file. Unknown keys are warnings; `tmbuild check --strict` makes them errors.
+
+{title_line}
+# description:              # shown under the title and as the page's meta description
+
+model:
+{model_line}
+  # name:                   # URL slug of the model folder; default: a slug of its modelName
+  # version: v1             # label in the versioned folder: models/<name>/<version>-<hash8>/
+  # quantize: none          # none | float16 (half the download) | uint8 (a quarter)
+  # shard_size: 4MiB        # size of each weight file: bytes, or KiB/MiB/GiB (4KiB to 1GiB)
+
+# classifier:
+#   inputs: [upload, webcam]  # what the page offers: upload, webcam or both
+#   threshold: 0.70         # top probability below this → "uncertain"
+#   min_gap: 0.15           # top minus second probability below this → "uncertain"
+#   top_k: 3                # predictions listed on the page
+#   backend: auto           # auto | webgl | wasm | cpu (auto: WebGL on a GPU, else WebAssembly)
+#   mirror_webcam: true     # flip webcam frames, as Teachable Machine does
+#   max_fps: 0              # webcam predictions per second at most (0: as fast as possible)
+
+# runtime:
+#   source: bundled         # bundled (served from the site) | cdn (pinned jsDelivr URLs + SRI)
+#   tfjs_version: "4.22.0"  # quoted: YAML would read 4.22 as a number
+#   dir:                    # folder of already-downloaded TensorFlow.js files (offline builds)
+
+# compress:                 # .gz and .br siblings of text and weight files, for hosts that use them
+#   gzip: true
+#   brotli: true
+#   brotli_quality: 11      # 0 to 11
+#   gzip_level: 9           # 1 to 9
+
+# eval:                     # tmbuild eval: accuracy on held-out images, by label folder
+#   aliases: {{}}             # folders named otherwise than their label, e.g. {{dogs: dog}}
+#   target_error: 0.05      # error rate the recommended threshold keeps predictions under
+
+# samples:                  # folder of images the page offers to click
+{templates}\
+
+{hosts_help}
+# hosts: [netlify]          # which of them to write files for
+# base_url: /               # the path the site is served under, such as /demos/shapes/
+# offline: false            # true: a service worker precaches the site, so it works offline
+# single_file: false        # true: write one self-contained .html instead of a site
+# output: dist              # the folder a build writes; it is replaced whole
+"""
+TEMPLATES_DEFAULT = "# templates:                # folder of template overrides\n"
+TEMPLATES_SET = """\
+# Files in templates/ replace the built-in ones of the same name; delete a file to fall back to
+# the built-in one. A template can extend the one it replaces: {% extends "default:base.html" %}
+templates: templates
+"""
+TITLE_COMMENT = "# the page title"
+MODEL_COMMENT = "# required: the folder or .zip of your Teachable Machine export"
+COMMENT_COLUMN = 28  # where the explanations of the options line up
+_PLAIN_SCALAR = re.compile(r"[A-Za-z0-9_./~-][A-Za-z0-9 _./~()-]*")
+
+
+@dataclass
+class ScaffoldResult:
+    directory: Path  # as the user gave it
+    model_path: str | None  # as written in site.yaml
+    exports_found: list[str]  # exports found in the directory, when no --model was given
+    created: list[str] = field(default_factory=list)
+    overwritten: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"Created {path}" for path in self.created]
+        lines += [f"Overwrote {path}" for path in self.overwritten]
+        config = _shown(self.directory / CONFIG_NAME)
+        command = "tmbuild build" + ("" if self.directory == Path(".") else f" -c {config}")
+        if self.model_path is not None:
+            found = f" (the export found in {_shown(self.directory)})" if self.exports_found else ""
+            lines.append(f"model.path: {self.model_path}{found}")
+            lines.append(f"Next: {command}")
+        elif len(self.exports_found) > 1:
+            lines.append(
+                f"Found {len(self.exports_found)} exports ({', '.join(self.exports_found)}): "
+                f"set model.path in {config} to the one you want, then run {command}"
+            )
+        else:
+            lines.append(
+                f"Next: set model.path in {config} to your Teachable Machine export (Export "
+                f"Model → Tensorflow.js → Download my model), then run {command}"
+            )
+        return "\n".join(lines)
+
+
+def scaffold(
+    directory: Path,
+    model: Path | None = None,
+    title: str | None = None,
+    templates: bool = False,
+    force: bool = False,
+) -> ScaffoldResult:
+    """Write a commented site.yaml (and the templates) into `directory`; overwrite if forced."""
+    if title is not None and not title.strip():
+        raise TmbuildError("--title: expected a title; got an empty string")
+    if (directory / "model.json").is_file():
+        beside = Path(os.path.relpath(directory.resolve().parent / "my-site"))
+        raise TmbuildError(
+            f"{_shown(directory)}: is a Teachable Machine export; make the site in a folder of "
+            f"its own (tmbuild init {_shown(beside)} --model {_shown(directory)})"
+        )
+    found: list[Path] = []
+    if model is None and directory.is_dir():
+        found = find_exports(directory)
+        if len(found) == 1:
+            model = found[0]
+    model_path = None if model is None else _relative(model, directory)
+    for what, text in (("--title", title), ("model.path", model_path)):
+        if text is not None and not _is_utf8(text):
+            raise TmbuildError(f"{what}: not valid UTF-8 text; rename it or type it again")
+
+    files = {directory / CONFIG_NAME: site_yaml(title, model_path, templates).encode("utf-8")}
+    if templates:
+        files.update(_template_copies(directory / TEMPLATES_FOLDER))
+    existing = [path for path in files if path.exists() or path.is_symlink()]
+    if existing and not force:
+        shown = ", ".join(_shown(path) for path in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise TmbuildError(
+            f"{shown}{more}: already exist{'s' if len(existing) == 1 else ''}; nothing was "
+            "written (pass --force to overwrite)"
+        )
+
+    result = ScaffoldResult(directory, model_path, [_shown(path) for path in found])
+    for path, data in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                path.unlink()  # --force replaces the link, not a file it points to elsewhere
+            path.write_bytes(data)
+        except OSError as error:
+            raise TmbuildError(f"{_shown(path)}: cannot write it: {error.strerror}") from None
+        (result.overwritten if path in existing else result.created).append(_shown(path))
+    return result
+
+
+def site_yaml(title: str | None, model_path: str | None, templates: bool) -> str:
+    """The text of a commented site.yaml."""
+    return SITE_YAML.format(
+        version=__version__,
+        title_line=_with_comment(f"title: {yaml_scalar(title or DEFAULT_TITLE)}", TITLE_COMMENT),
+        model_line=_with_comment(
+            "  path:" + ("" if model_path is None else " " + yaml_scalar(model_path)),
+            MODEL_COMMENT,
+        ),
+        templates=TEMPLATES_SET if templates else TEMPLATES_DEFAULT,
+        hosts_help=textwrap.fill(
+            f"Hosts tmbuild can write configuration files for: {', '.join(HOSTS)}.",
+            width=99,
+            initial_indent="# ",
+            subsequent_indent="# ",
+        ),
+    )
+
+
+def _with_comment(line: str, comment: str) -> str:
+    return line.ljust(COMMENT_COLUMN - 1) + " " + comment
+
+
+def yaml_scalar(text: str) -> str:
+    """`text` as a YAML value: bare when YAML reads it back unchanged, else double-quoted."""
+    if _PLAIN_SCALAR.fullmatch(text) and not text.endswith(" "):
+        try:
+            if yaml.safe_load(text) == text:
+                return text
+        except yaml.YAMLError:
+            pass
+    # A JSON string is a YAML double-quoted scalar, once the characters YAML reads as line
+    # breaks or refuses (C1 controls, U+2028, U+2029, a byte order mark) are escaped too.
+    quoted = json.dumps(text, ensure_ascii=False)
+    return re.sub(r"[\x7f-\x9f\u2028\u2029\ufeff]", lambda m: f"\\u{ord(m[0]):04x}", quoted)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # a file name that is not UTF-8 arrives with lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def find_exports(directory: Path) -> list[Path]:
+    """Teachable Machine exports right inside `directory`: folders and .zip files."""
+    found = []
+    for child in sorted(directory.iterdir()):
+        if child.name.startswith("."):
+            continue
+        is_folder_export = child.is_dir() and all((child / name).is_file() for name in EXPORT_FILES)
+        is_zip_export = child.suffix.lower() == ".zip" and child.is_file() and _zip_holds(child)
+        if is_folder_export or is_zip_export:
+            found.append(child)
+    return found
+
+
+def _zip_holds(path: Path) -> bool:
+    """Whether a .zip holds a model.json and a metadata.json (at any depth, as read_export)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {PurePosixPath(name).name for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return names >= EXPORT_FILES
+
+
+def _template_copies(target: Path) -> dict[Path, bytes]:
+    from tmbuild.render import builtin_templates_dir
+
+    source = builtin_templates_dir()
+    copies = {}
+    for path in sorted(source.rglob("*")):
+        parts = path.relative_to(source).parts
+        if path.is_file() and not any(part.startswith((".", "__")) for part in parts):
+            copies[target.joinpath(*parts)] = path.read_bytes()
+    return copies
+
+
+def _relative(path: Path, directory: Path) -> str:
+    """`path` as site.yaml must name it: relative to the folder the file is in."""
+    relative = os.path.relpath(path.resolve(), directory.resolve())
+    return Path(relative).as_posix()
+
+
+def _shown(path: Path) -> str:
+    return shlex.quote(str(path)) if path != Path(".") else "."
