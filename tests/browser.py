@@ -1,13 +1,13 @@
-"""Helpers for the browser tests: a real Chromium, and a static server that applies `_headers`.
+"""Helpers for the browser tests: a real Chromium, and the site served as its host would.
 
-The server honours the built `_headers` file the way Netlify and Cloudflare Pages do (every
-matching rule's headers), so the page is tested under the very CSP it ships with.
+`serve_site` runs `tmbuild serve`'s own server, which honours the built `_headers` file the way
+Netlify and Cloudflare Pages do (every matching rule's headers) and serves the .br/.gz files, so
+the page is tested under the very CSP and encodings it ships with.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import http.server
 import shutil
 import tempfile
@@ -17,6 +17,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+
+from tmbuild.serve import PreviewServer, matching_headers
+from tmbuild.serve import parse_headers_file as parse_headers_file  # the tests import it here
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -31,20 +34,9 @@ CHROMIUM_ARGS = [
 NO_WEBGL_ARGS = ["--disable-gpu", "--disable-software-rasterizer"]
 
 
-def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    rules: list[tuple[str, list[tuple[str, str]]]] = []
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line[0].isspace():
-            rules.append((line.strip(), []))
-        else:
-            name, _, value = line.strip().partition(":")
-            rules[-1][1].append((name.strip(), value.strip()))
-    return rules
-
-
 class _Handler(http.server.SimpleHTTPRequestHandler):
+    """A plain static server applying `_headers` rules, for tests that mount more folders."""
+
     rules: list = []
     extensions_map = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
@@ -54,13 +46,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     }
 
     def _matching(self) -> list[tuple[str, str]]:
-        path = self.path.split("?", 1)[0]
-        return [
-            header
-            for pattern, headers in self.rules
-            if fnmatch.fnmatchcase(path, pattern)
-            for header in headers
-        ]
+        return matching_headers(self.rules, self.path.split("?", 1)[0])
 
     def guess_type(self, path) -> str:
         # A `_headers` Content-Type replaces the server's guess, as on Netlify.
@@ -81,17 +67,16 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @contextlib.contextmanager
 def serve_site(root: Path) -> Iterator[str]:
-    """Serve a built site on a free loopback port; yields the base URL."""
-    headers = root / "_headers"
-    handler = type(
-        "Handler",
-        (_Handler,),
-        {
-            "rules": parse_headers_file(headers.read_text()) if headers.exists() else [],
-        },
-    )
-    with run_server(handler, root) as url:
-        yield url
+    """Serve a site built for base_url / on a free loopback port, as `tmbuild serve --no-watch`
+    would; yields the base URL (no trailing slash)."""
+    server = PreviewServer("127.0.0.1", 0, root, "/")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.close()
 
 
 @contextlib.contextmanager
