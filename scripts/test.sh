@@ -18,7 +18,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test,tfjs]'
+.venv/bin/python -m pip install -q -e '.[test,tfjs,eval]'
 
 .venv/bin/tmbuild fetch-runtime
 

@@ -29,6 +29,7 @@ from conftest import real_export
 
 from tmbuild.build import build
 from tmbuild.config import load_config
+from tmbuild.labelled import list_labelled
 
 pytestmark = pytest.mark.browser
 
@@ -96,8 +97,9 @@ class Comparison:
 
 
 def labelled_images(export: Path) -> tuple[Path, list[Path]]:
+    """The shared export's images, listed as `tmbuild eval` lists them."""
     root = export.parent / "images"
-    images = sorted(path for path in root.glob("*/*") if path.is_file())
+    images = [image.path for image in list_labelled(root).all_images()]
     assert images, f"{root} holds no labelled images"
     return root, images
 

@@ -8,6 +8,8 @@ module knows nothing of which keys the file may hold; tmbuild.config checks them
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -239,3 +241,87 @@ def _convert(node: yaml.Node, loader: _Loader, report: Report, path: str) -> Val
         dotted = f"{path}.{name}" if path else name
         entries[name] = (key, _convert(value_node, loader, report, dotted))
     return Value(entries, line, col)
+
+
+def set_scalar(text: str, section: str, key: str, raw: str) -> str:
+    """`text` with `section.key` set to the YAML scalar `raw`, and every other character kept.
+
+    Only the value's own characters change, so comments, blank lines, key order and the style
+    of other values stay as the user wrote them. A missing key becomes the section's first key;
+    a missing section is added at the end of the file.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
+    indent = " " * _child_indent(root)
+    entry = f"{key}: {raw}"
+    holder = _entry(root, section) if isinstance(root, yaml.MappingNode) else None
+    if holder is None:  # no such section (or an empty file): add it at the end
+        ending = "" if not text or text.endswith("\n") else newline
+        return f"{text}{ending}{section}:{newline}{indent}{entry}{newline}"
+    section_key, value = holder
+    if isinstance(value, yaml.MappingNode):
+        found = _entry(value, key)
+        if found is not None:
+            key_node, scalar = found
+            if not isinstance(scalar, yaml.ScalarNode):
+                raise ValueError(f"{section}.{key} is not a single value")
+            if scalar.end_mark.index == scalar.start_mark.index:  # `key:` with nothing after it
+                colon = text.index(":", key_node.end_mark.index) + 1
+                return f"{text[:colon]} {raw}{text[colon:]}"
+            return text[: scalar.start_mark.index] + raw + text[scalar.end_mark.index :]
+        if value.flow_style:  # {top_k: 3} -> {threshold: 0.6, top_k: 3}
+            brace = value.start_mark.index + 1
+            return text[:brace] + entry + (", " if value.value else "") + text[brace:]
+        first = value.value[0][0].start_mark  # a block mapping has at least one key
+        line_start = first.index - first.column
+        return f"{text[:line_start]}{' ' * first.column}{entry}{newline}{text[line_start:]}"
+    if isinstance(value, yaml.ScalarNode) and value.tag == "tag:yaml.org,2002:null":
+        # `classifier:` (or `classifier: ~`): the option goes on a line of its own below it.
+        text = text[: value.start_mark.index] + text[value.end_mark.index :]
+        line_end = text.find("\n", section_key.end_mark.index)
+        line_end = len(text) if line_end == -1 else line_end
+        if text[line_end - 1 : line_end] == "\r":
+            line_end -= 1
+        return f"{text[:line_end]}{newline}{indent}{entry}{text[line_end:]}"
+    raise ValueError(f"{section} is not a mapping")
+
+
+def _entry(mapping: yaml.MappingNode, name: str) -> tuple[yaml.Node, yaml.Node] | None:
+    for key_node, value_node in mapping.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == name:
+            return key_node, value_node
+    return None
+
+
+def _child_indent(root: yaml.Node | None) -> int:
+    """The indentation the file's sections use for their keys (2 if none shows it)."""
+    if isinstance(root, yaml.MappingNode):
+        for _, value in root.value:
+            if isinstance(value, yaml.MappingNode) and not value.flow_style and value.value:
+                return value.value[0][0].start_mark.column
+    return 2
+
+
+def update_file(path: Path, section: str, key: str, raw: str) -> None:
+    """Set `section.key` to `raw` in the YAML file at `path` in place (see set_scalar).
+
+    The new text is written beside the file and renamed over it, so the file is never half
+    written; a symlinked site.yaml has its target updated.
+    """
+    target = path.resolve()
+    staging = target.with_name(f".{target.name}.tmbuild-{os.getpid()}")
+    try:
+        data = target.read_bytes()
+        bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
+        text = set_scalar(data.decode("utf-8").removeprefix("\ufeff"), section, key, raw)
+        staging.write_text(bom + text, encoding="utf-8", newline="")
+        shutil.copymode(target, staging)
+        os.replace(staging, target)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
+        staging.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError([f"{path}: cannot update {section}.{key}: {reason}"]) from None
