@@ -59,6 +59,27 @@ def test_example_page_classifies_every_sample(tmp_path, args):
         assert problems == []  # no CSP violations, no script errors
 
 
+def test_preloaded_files_are_downloaded_once_and_used(tmp_path):
+    site = _build(tmp_path)
+    with serve_site(site) as url, chromium() as context:
+        page = context.new_page()
+        requests: list[str] = []
+        messages: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: messages.append(message.text))
+        page.goto(url + "/")
+        page.evaluate("window.tmbuild.ready")
+        page.wait_for_timeout(3500)  # Chromium warns about unused preloads after 3 s
+        preloaded = page.eval_on_selector_all(
+            "link[rel=preload]", "links => links.map((link) => link.href)"
+        )
+    assert len(preloaded) == 4  # core, layers, model.json, the shard
+    assert set(preloaded) <= set(requests)
+    repeated = {request for request in requests if requests.count(request) > 1}
+    assert repeated == set()  # each preload was handed to the request that wanted it
+    assert [m for m in messages if "preload" in m.lower()] == []
+
+
 @pytest.mark.parametrize("quantize", ["none", "float16"])
 def test_real_export_loads_after_rewriting(tmp_path, quantize):
     site = _build(tmp_path, model_path=real_export("mask2-ko-twoexports"), quantize=quantize)

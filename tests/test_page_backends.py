@@ -76,17 +76,15 @@ def test_every_export_loads_and_classifies(sites, condition):
             with serve_site(sites[name, backend]) as url:
                 page = context.new_page()
                 problems: list[str] = []
-                page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-                page.on("pageerror", lambda error: problems.append(str(error)))
+                page.on("console", lambda m, out=problems: m.type == "error" and out.append(m.text))
+                page.on("pageerror", lambda error, out=problems: out.append(str(error)))
                 page.goto(url + "/")
                 info = page.evaluate("window.tmbuild.ready")
                 assert info["backend"] == expected, (name, info)
                 assert page.evaluate("window.tmbuild.backend") == expected
                 result = page.evaluate(CLASSIFY_CANVAS)
                 probabilities = [p["probability"] for p in result["predictions"]]
-                assert sorted(p["label"] for p in result["predictions"]) == sorted(
-                    info["labels"]
-                )
+                assert sorted(p["label"] for p in result["predictions"]) == sorted(info["labels"])
                 assert probabilities == sorted(probabilities, reverse=True)
                 assert abs(sum(probabilities) - 1) < 1e-4, (name, probabilities)
                 assert result["top"] == result["predictions"][0]

@@ -50,7 +50,8 @@ def _verdict_after(page, action) -> str:
 
 def test_an_uploaded_file_is_classified_from_its_load_event(page):
     for name in ("star-1.png", "triangle-2.png"):
-        verdict = _verdict_after(page, lambda: page.set_input_files("#file", SAMPLES / name))
+        upload = SAMPLES / name
+        verdict = _verdict_after(page, lambda: page.set_input_files("#file", upload))  # noqa: B023
         assert verdict == name.split("-")[0]
         assert page.is_visible("#preview")
     bars = page.query_selector_all("#predictions li")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,10 +65,11 @@ def test_300_frames_skip_while_busy_and_leak_no_tensors(tmp_path):
     args = FAKE_CAMERA + [f"--use-file-for-fake-video-capture={clip}"]
     with serve_site(site) as url, chromium(args) as context:
         page = context.new_page()
-        _start(page, url)
-        tensors = page.evaluate("tf.memory().numTensors")
+        page.goto(url + "/")
+        page.evaluate("window.tmbuild.ready")
+        tensors = page.evaluate("tf.memory().numTensors")  # nothing in flight yet
+        page.click("#webcam-toggle")
         stats = _frames_at_least(page, 300)
-        assert page.evaluate("tf.memory().numTensors") == tensors
         assert stats["running"] and stats["predictions"] > 10
         # Frames that arrived while a prediction ran were skipped, not queued.
         assert stats["skipped"] > 0
@@ -83,6 +85,9 @@ def test_300_frames_skip_while_busy_and_leak_no_tensors(tmp_path):
         assert page.evaluate(
             "() => !window.tmbuild.webcam.running && !document.getElementById('webcam').srcObject"
         )
+        # Once the last prediction has come back, every tensor it made is gone.
+        page.wait_for_function(f"() => !{WEBCAM}.busy")
+        assert page.evaluate("tf.memory().numTensors") == tensors
         frames = page.evaluate(f"{WEBCAM}.frames")
         page.wait_for_timeout(300)
         assert page.evaluate(f"{WEBCAM}.frames") == frames  # the loop ended with the stream
@@ -138,7 +143,8 @@ def test_slow_predictions_warn_that_live_video_lags(tmp_path):
         page.wait_for_function(f"() => {WEBCAM}.predictions >= 5", timeout=60_000)
         notice = page.text_content("#notice")
         assert "too slow for smooth live video" in notice, notice
-        assert f"about {round(page.evaluate(f'{WEBCAM}.medianMs'))} ms" in notice
+        # The median of the predictions so far when the warning was shown.
+        assert int(re.search(r"takes about (\d+) ms", notice).group(1)) > 250, notice
 
 
 def test_an_insecure_page_says_the_webcam_needs_https(tmp_path):

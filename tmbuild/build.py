@@ -16,12 +16,14 @@ from tmbuild.assets import CompressionCache, CompressionSettings, compress_all, 
 from tmbuild.config import SiteConfig
 from tmbuild.export import ImageExport, read_export
 from tmbuild.host_formats import host_files, host_notes
-from tmbuild.hosts import SitePolicy, site_policy
+from tmbuild.hosts import SERVICE_WORKER, SitePolicy, site_policy
 from tmbuild.manifest import MANIFEST_NAME, build_manifest
 from tmbuild.model import ModelFiles, prepare_model
+from tmbuild.offline import precached_paths, service_worker
 from tmbuild.output import write_site
 from tmbuild.page import INLINE_SCRIPT_HASHES, render_site
 from tmbuild.runtime import runtime_files
+from tmbuild.single_file import single_file_page
 
 log = logging.getLogger("tmbuild")
 
@@ -81,6 +83,11 @@ def build(
     files = dict(model.files)
     files.update(render_site(config, export, model, runtime))
     log.info("Rendered the page and %d site files", len(files))
+    if config.single_file:
+        return _single_file(config, export, model, files, write, started)
+    if config.offline:
+        files[SERVICE_WORKER] = service_worker(files, config)
+        log.info("Service worker: %d files precached", len(precached_paths(files)))
 
     # The manifest is written last (it lists every other file) but gets its rules now.
     policy = site_policy(
@@ -147,6 +154,25 @@ def _host_files(config: SiteConfig, policy: SitePolicy, files: dict[str, bytes])
     written = host_files(config.hosts, policy, [*files, MANIFEST_NAME])
     log.info("Host files for %s: %s", ", ".join(config.hosts) or "no host", ", ".join(written))
     return written
+
+
+def _single_file(
+    config: SiteConfig,
+    export: ImageExport,
+    model: ModelFiles,
+    files: dict[str, bytes],
+    write: bool,
+    started: float,
+) -> BuildResult:
+    """Fold the rendered site into one page, the only file of the output folder."""
+    name = f"{model.name}.html"
+    page = {name: single_file_page(files, model, config.base_url)}
+    if write:
+        write_site(page, config.output)
+        log.info("Wrote %s/%s", config.output, name)
+    return BuildResult(
+        files=page, export=export, model=model, seconds=time.perf_counter() - started
+    )
 
 
 def _cdn_origin(config: SiteConfig) -> str | None:

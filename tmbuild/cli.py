@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -81,10 +83,11 @@ def cli() -> None:
       tmbuild build                         # reads ./site.yaml, writes ./dist
       tmbuild build --model my_model.zip -o public
       tmbuild check -c site.yaml
+      tmbuild serve                         # preview, rebuilt on every change
     """
 
 
-def _load(config_path, model_path, quantize, base_url, strict, output=None):
+def _load(config_path, model_path, quantize, base_url, strict, output=None, single_file=None):
     from tmbuild.config import load_config
 
     if config_path is None and Path(DEFAULT_CONFIG).is_file():
@@ -94,6 +97,7 @@ def _load(config_path, model_path, quantize, base_url, strict, output=None):
         "output": output,
         "quantize": quantize,
         "base_url": base_url,
+        "single_file": single_file,
     }
     config, warnings = load_config(
         config_path, {k: v for k, v in overrides.items() if v is not None}, strict=strict
@@ -103,10 +107,18 @@ def _load(config_path, model_path, quantize, base_url, strict, output=None):
     return config
 
 
-def _fail(error: TmbuildError) -> None:
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI timeout, `kill`), raised like Ctrl-C so the build cleans up after itself."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
+def _fail(error: TmbuildError, status: int = 1) -> None:
     for line in str(error).splitlines() or [error.__class__.__name__]:
         click.echo(f"Error: {line}", err=True)
-    sys.exit(1)
+    sys.exit(status)
 
 
 @cli.command()
@@ -117,28 +129,45 @@ def _fail(error: TmbuildError) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to write the site to (overrides output; default: dist).",
 )
+@click.option(
+    "--single-file",
+    is_flag=True,
+    default=None,
+    help="Write one .html file that opens from disk, with everything inside.",
+)
 @common_options
-def build(config_path, model_path, quantize, base_url, strict, output, verbose, quiet):
+def build(config_path, model_path, quantize, base_url, strict, output, single_file, verbose, quiet):
     """Build the site into the output folder (replaced whole, only on success).
 
     \b
     Examples:
       tmbuild build
       tmbuild build --model ~/Downloads/converted_keras.zip --quantize float16
+      tmbuild build --single-file --quantize float16   # one file to email or double-click
     """
     _setup_logging(verbose, quiet)
     from tmbuild.build import build as run_build
 
+    if threading.current_thread() is threading.main_thread():  # where Python runs handlers
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        config = _load(config_path, model_path, quantize, base_url, strict, output)
+        config = _load(config_path, model_path, quantize, base_url, strict, output, single_file)
         with _progress(quiet) as progress:
             result = run_build(config, progress=progress)
     except TmbuildError as error:
         _fail(error)
-    except KeyboardInterrupt:
-        click.echo("Interrupted: the previous output was left as it was.", err=True)
-        sys.exit(130)
-    if not quiet:
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, _Terminated)
+        what = "Terminated" if terminated else "Interrupted"
+        click.echo(f"{what}: the previous output was left as it was.", err=True)
+        sys.exit(143 if terminated else 130)
+    if not quiet and config.single_file:
+        [name] = result.files
+        click.echo(
+            f"Built {config.display_path(config.output / name)} in {result.seconds:.2f} s: "
+            f"one file, {_megabytes(result.raw_bytes)}; it opens from disk, no server needed"
+        )
+    elif not quiet:
         count = sum(1 for p in result.files if not p.endswith((".gz", ".br")))
         click.echo(
             f"Built {config.display_path(config.output)}/ in {result.seconds:.2f} s: "
@@ -161,12 +190,288 @@ def check(config_path, model_path, quantize, base_url, strict, verbose, quiet):
         export = run_build(config, write=False).export
     except TmbuildError as error:
         _fail(error)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    from tmbuild.lints import model_lints
+
+    for lint in model_lints(export.labels):
+        log.warning(lint)
     if not quiet:
         labels = ", ".join(export.labels)
         click.echo(
             f"OK: {export.location}: image model, {export.image_size}×{export.image_size} "
             f"{'grayscale' if export.grayscale else 'RGB'}, {len(export.labels)} labels ({labels})"
         )
+
+
+@cli.command()
+@config_options
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; only this machine can connect to the default one.",
+)
+@click.option("--no-build", is_flag=True, help="Serve the output as it is; no first build.")
+@click.option("--no-watch", is_flag=True, help="Do not rebuild and reload on changes.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the site in a web browser.")
+@common_options
+def serve(
+    config_path,
+    model_path,
+    quantize,
+    base_url,
+    strict,
+    port,
+    host,
+    no_build,
+    no_watch,
+    open_browser,
+    verbose,
+    quiet,
+):
+    """Build the site, serve it as the host would, and rebuild and reload on changes.
+
+    It applies _headers, serves the .br/.gz files by Accept-Encoding, and rebuilds when
+    site.yaml, the templates or the model change; open pages reload by themselves.
+
+    \b
+    Examples:
+      tmbuild serve                         # http://127.0.0.1:8000/
+      tmbuild serve --port 0 --open         # a free port, opened in the browser
+    """
+    import signal
+
+    _setup_logging(verbose, quiet)
+    from tmbuild.watch import preview
+
+    def echo(message: str, err: bool = False) -> None:
+        if err or not quiet:
+            click.echo(message, err=err)
+
+    # A service manager's stop (SIGTERM) ends the server as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        preview(
+            lambda: _load(config_path, model_path, quantize, base_url, strict),
+            host=host,
+            port=port,
+            build_first=not no_build,
+            watch=not no_watch,
+            open_browser=open_browser,
+            echo=echo,
+        )
+    except TmbuildError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        echo("Stopped.")
+
+
+@cli.command("eval")
+@config_options
+@click.option(
+    "--images",
+    "images_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Held-out images: a folder with one folder per label.",
+)
+@click.option(
+    "--site",
+    "site_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Evaluate this built site as it is, instead of building one.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for eval.json and eval.html (default: the folder of site.yaml).",
+)
+@click.option(
+    "--target-error",
+    type=click.FloatRange(0, 1),
+    help="Share of wrong answers the recommended threshold allows (default: eval.target_error, "
+    "0.05).",
+)
+@click.option(
+    "--write-threshold",
+    is_flag=True,
+    help="Write the recommended threshold into site.yaml (classifier.threshold).",
+)
+@click.option(
+    "--compare-quantized",
+    type=click.Choice(["float16", "uint8"]),
+    help="Also evaluate the model with quantized weights and compare the two.",
+)
+@click.option(
+    "--robustness",
+    is_flag=True,
+    help="Classify again under changed light, colour, focus and framing.",
+)
+@click.option(
+    "--chromium",
+    "chromium_path",
+    help="Chromium to run (default: $TMBUILD_CHROMIUM, else chromium on this machine).",
+)
+@common_options
+def evaluate(
+    config_path,
+    model_path,
+    quantize,
+    base_url,
+    strict,
+    images_dir,
+    site_dir,
+    report_dir,
+    target_error,
+    write_threshold,
+    compare_quantized,
+    robustness,
+    chromium_path,
+    verbose,
+    quiet,
+):
+    """Measure the model on held-out images, in the built page, and recommend a threshold.
+
+    IMAGES holds one folder per label (matched to labels ignoring case; eval.aliases in
+    site.yaml maps the others). Every image is classified by the site's own page in headless
+    Chromium; eval.json and a self-contained eval.html report are written.
+
+    \b
+    Examples:
+      tmbuild eval --images holdout
+      tmbuild eval --images holdout --target-error 0.02 --write-threshold
+      tmbuild eval --images holdout --compare-quantized float16 --robustness
+    """
+    _setup_logging(verbose, quiet)
+    from tmbuild.evaluate import EvalOptions
+    from tmbuild.evaluate import evaluate as run_eval
+    from tmbuild.report import summary, write_reports
+
+    # With --site alone there is nothing to build: site.yaml is optional then.
+    has_config = bool(config_path or model_path or Path(DEFAULT_CONFIG).is_file())
+    try:
+        config = None
+        if has_config or site_dir is None:
+            config = _load(config_path, model_path, quantize, base_url, strict)
+        if write_threshold and (config is None or config.config_path is None):
+            raise click.UsageError("--write-threshold needs a site.yaml to write to")
+        if target_error is None:
+            target_error = config.eval.target_error if config is not None else 0.05
+        options = EvalOptions(
+            images=images_dir,
+            site=site_dir,
+            target_error=target_error,
+            compare_quantized=compare_quantized,
+            robustness=robustness,
+            chromium=chromium_path,
+        )
+        with _progress(quiet, "Classifying") as progress:
+            evaluation = run_eval(config, options, progress=progress)
+        folder = report_dir or (config.root if config is not None else Path("."))
+        written = write_reports(evaluation.report, folder)
+    except TmbuildError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: no report was written.", err=True)
+        sys.exit(130)
+    if not quiet:
+        images = evaluation.report["images"]
+        count = images["classified"] + len(images["undecodable"])
+        runs = ""
+        if evaluation.classifications > count:
+            runs = f" ({evaluation.classifications} classifications)"
+        click.echo(
+            f"Classified {count} images{runs} in {evaluation.seconds:.1f} s "
+            f"({evaluation.images_per_second:.1f} per second in the page, "
+            f"{evaluation.report['backend']})"
+        )
+        click.echo(summary(evaluation.report))
+    for warning in evaluation.report["warnings"]:  # after the figures, where they are seen
+        log.warning(warning)
+    if not quiet:
+        click.echo(f"Wrote {' and '.join(_shown_path(path) for path in written)}")
+    if write_threshold:
+        _write_threshold(config, evaluation.report["threshold"]["recommended"], quiet)
+
+
+def _write_threshold(config, threshold: float | None, quiet: bool) -> None:
+    from tmbuild.config import load_config
+    from tmbuild.yamlfile import update_file
+
+    shown = _shown_path(config.config_path)
+    if threshold is None:
+        log.warning(f"no threshold reaches the target error rate: {shown} was left as it was")
+        return
+    try:
+        update_file(config.config_path, "classifier", "threshold", f"{threshold:.2f}")
+        reread, _ = load_config(config.config_path)
+    except TmbuildError as error:
+        _fail(error)
+    if reread.classifier.threshold != threshold:  # a bug: the file must say what was written
+        _fail(TmbuildError(f"{shown}: classifier.threshold reads {reread.classifier.threshold}"))
+    if not quiet:
+        click.echo(f"Set classifier.threshold: {threshold:.2f} in {shown}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--holdout",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of each label's images to hold out.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Another seed, other images.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write train/ and holdout/ into (default: DIRECTORY-split beside it).",
+)
+@common_options
+def split(directory, holdout, seed, output, verbose, quiet):
+    """Copy a held-out share of each label's images aside, the same images for the same seed.
+
+    DIRECTORY holds one folder per label and is only read. The output gets train/ (upload it
+    to Teachable Machine) and holdout/ (for tmbuild eval), each with one folder per label.
+
+    \b
+    Examples:
+      tmbuild split photos                   # writes photos-split/train and photos-split/holdout
+      tmbuild split photos --holdout 0.25 --seed 7 -o photos-split
+    """
+    _setup_logging(verbose, quiet)
+    from tmbuild.split import split as run_split
+
+    source = directory.resolve()
+    output = output or source.parent / f"{source.name}-split"
+    try:
+        result = run_split(directory, output, holdout, seed)
+    except TmbuildError as error:
+        _fail(error)
+    if not quiet:
+        click.echo(result.report(_shown_path(output)))
+
+
+def _shown_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 @cli.command("fetch-runtime")
@@ -190,12 +495,85 @@ def fetch_runtime(tfjs_version, verbose, quiet):
         click.echo(f"TensorFlow.js {tfjs_version or TFJS_VERSION} verified in {path}")
 
 
+@cli.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="markdown suits a pull-request comment; json, a script.",
+)
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when the builds differ.")
+@common_options
+def diff(old, new, output_format, exit_zero, verbose, quiet):
+    """Compare two builds: files with their size changes, and the model.
+
+    OLD and NEW are built folders or their tmbuild-manifest.json. Exit status: 0 when they are
+    identical, 1 when they differ (0 with --exit-zero), 2 when an input is not a build.
+
+    \b
+    Examples:
+      tmbuild diff base/dist dist
+      tmbuild diff base/dist dist --format markdown --exit-zero > comment.md
+    """
+    _setup_logging(verbose, quiet)
+    from tmbuild.diff import FORMATTERS, compare, load_manifest
+
+    try:
+        result = compare(load_manifest(old), load_manifest(new))
+    except TmbuildError as error:
+        _fail(error, status=2)
+    if not quiet:
+        click.echo(FORMATTERS[output_format](result), nl=False)
+    sys.exit(0 if result.identical or exit_zero else 1)
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Teachable Machine export (folder or .zip) to set as model.path.",
+)
+@click.option("--title", help="Page title to set in site.yaml.")
+@click.option(
+    "--templates", is_flag=True, help="Also copy the built-in templates into DIRECTORY/templates."
+)
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@common_options
+def init(directory, model_path, title, templates, force, verbose, quiet):
+    """Start a site: a commented site.yaml, and with --templates the templates to edit.
+
+    Without --model, a single Teachable Machine export (a folder or .zip) found in DIRECTORY
+    becomes model.path.
+
+    \b
+    Examples:
+      tmbuild init --model ~/Downloads/converted_tfjs.zip
+      tmbuild init my-site --templates --title "Recycling sorter"
+    """
+    _setup_logging(verbose, quiet)
+    from tmbuild.scaffold import scaffold
+
+    try:
+        result = scaffold(directory, model_path, title, templates, force)
+    except TmbuildError as error:
+        _fail(error)
+    if not quiet:
+        click.echo(result.report())
+
+
 class _progress:
     """A one-line progress count on a terminal; nothing when piped or quiet (CI logs stay clean)."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, label: str = "Compressing"):
         self.enabled = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
         self.count = 0
+        self.label = label
 
     def __enter__(self):
         return self.step if self.enabled else None
@@ -205,7 +583,7 @@ class _progress:
         width = 30
         filled = width * done // max(total, 1)
         bar = "#" * filled + "-" * (width - filled)
-        click.echo(f"\rCompressing [{bar}] {done}/{total}", err=True, nl=False)
+        click.echo(f"\r{self.label} [{bar}] {done}/{total}", err=True, nl=False)
 
     def __exit__(self, *exc_info) -> None:
         if self.enabled and self.count:

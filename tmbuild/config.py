@@ -42,6 +42,7 @@ OVERRIDES = {
     "quantize": ("model", "quantize", "--quantize"),
     "output": ("", "output", "--output"),
     "base_url": ("", "base_url", "--base-url"),
+    "single_file": ("", "single_file", "--single-file"),
 }
 
 
@@ -81,6 +82,12 @@ class CompressConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    aliases: tuple[tuple[str, str], ...] = ()  # (folder, label) pairs for `tmbuild eval`, sorted
+    target_error: float = 0.05  # error rate among accepted predictions the threshold aims for
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     title: str
     description: str | None
@@ -92,9 +99,12 @@ class SiteConfig:
     templates: Path | None
     hosts: tuple[str, ...]
     base_url: str  # "/sub/" or "https://host/sub/", always ending in "/"
+    offline: bool  # add a service worker that precaches the site
+    single_file: bool  # write one self-contained .html instead of a site
     output: Path
     config_path: Path | None  # None when built from defaults and overrides only
     root: Path  # the folder of site.yaml (or the working directory without one)
+    eval: EvalConfig = EvalConfig()
 
     def display_path(self, path: Path) -> str:
         """Show a path for messages: relative to the working directory when it is inside it."""
@@ -163,8 +173,15 @@ _SCHEMA: dict[str, Any] = {
     "templates": _Option(None, checks.path("folder")),  # searched before the built-in templates
     "hosts": _Option(("netlify",), checks.list_of(HOSTS, allow_empty=True)),
     "base_url": _Option("/", checks.base_url),
+    "offline": _Option(False, checks.flag),
+    "single_file": _Option(False, checks.flag),
     # None here; <root>/dist once the root is known.
     "output": _Option(None, checks.path("output")),
+    "eval": {
+        # Held-out folders named otherwise than their label, e.g. {dogs: dog}.
+        "aliases": _Option((), checks.aliases),
+        "target_error": _Option(0.05, checks.number(0, 1)),
+    },
 }
 
 
@@ -200,6 +217,8 @@ def load_config(
     values = _read_section(entries, _SCHEMA, "", root, report, origins, replaced)
     for key, given in overrides.items():
         section, name, flag = OVERRIDES[key]
+        # Given, even if badly: a bad --model is one problem, not also a missing model.path.
+        origins[_dotted(section, name)] = flag
         try:
             checked = _option(section, name).check(Value(given), cwd)
         except Invalid as exc:
@@ -207,7 +226,6 @@ def load_config(
                 report.add(f"{flag}: {message}")
             continue
         (values[section] if section else values)[name] = checked
-        origins[_dotted(section, name)] = flag
 
     if "model.path" not in origins:
         report.error(None, f"model.path: required: {MODEL_PATH_HELP}")
@@ -217,9 +235,27 @@ def load_config(
     if values["runtime"]["dir"] is not None and values["runtime"]["source"] == "cdn":
         where = report.prefix("runtime.dir", origins.get("runtime.dir"))
         report.add(f"{where}ignored, because runtime.source is cdn", warning=True)
+    _check_single_file(values, origins, report)
     if report.failed():
         raise ConfigError(report.messages())
     return _build(values, config_path, root), report.messages(warnings_only=True)
+
+
+def _check_single_file(values: dict, origins: dict, report: Report) -> None:
+    """A single file opens from disk: no server, so no service worker and no CDN."""
+    if not values["single_file"]:
+        return
+    where = report.prefix("single_file", origins.get("single_file"))
+    if values["offline"]:
+        report.add(
+            f"{where}cannot be combined with offline: true (a page opened from a file has no "
+            "service worker, and needs none: it is offline already); remove one of them"
+        )
+    if values["runtime"]["source"] == "cdn":
+        report.add(
+            f"{where}needs runtime.source: bundled, so that TensorFlow.js is inside the file "
+            "and it works without a network"
+        )
 
 
 def _dotted(section: str, name: str) -> str:
@@ -324,6 +360,7 @@ _SECTIONS = {
     "classifier": ClassifierConfig,
     "runtime": RuntimeConfig,
     "compress": CompressConfig,
+    "eval": EvalConfig,
 }
 
 

@@ -17,6 +17,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 HASHED_DIRECTORIES = ("assets", "models")
 MANIFEST = "tmbuild-manifest.json"  # CI and `tmbuild diff` read it; never cache it stale
+# `offline: true`: browsers look for a new service worker on every visit; a cached one would
+# keep visitors on an old build.
+SERVICE_WORKER = "sw.js"
 SIBLINGS = {"br": ".br", "gzip": ".gz"}  # Content-Encoding -> suffix of the pre-compressed file
 
 CONTENT_TYPES = {
@@ -76,7 +79,10 @@ class SitePolicy:
     @property
     def revalidated(self) -> tuple[str, ...]:
         """The paths revalidated on every visit; "" is the site's folder (its index.html)."""
-        return ("", *(p for p in self.files if p.endswith(".html") or p == MANIFEST))
+        return (
+            "",
+            *(p for p in self.files if p.endswith(".html") or p in (MANIFEST, SERVICE_WORKER)),
+        )
 
     def cache_control(self, path: str) -> str | None:
         if path.split("/", 1)[0] in HASHED_DIRECTORIES:

@@ -17,6 +17,7 @@ from jinja2.utils import markupsafe
 from tmbuild import __version__
 from tmbuild.assets import hashed_name, sri
 from tmbuild.config import SiteConfig
+from tmbuild.errors import TmbuildError
 from tmbuild.export import ImageExport
 from tmbuild.model import ModelFiles, slugify
 from tmbuild.render import PAGES, Renderer, is_template
@@ -45,6 +46,11 @@ OPENED_FROM_FILE_SCRIPT = (
     " if (element) element.hidden = true;"
     " });"
     " })();"
+)
+# A single-file build is meant to be opened from disk: it shows the loading bar regardless.
+SINGLE_FILE_SCRIPT = (
+    '(function () { var element = document.getElementById("loading");'
+    " if (element) element.hidden = false; })();"
 )
 # Templates write them as `{{ inline_scripts.<name> }}` inside a bare <script> element.
 INLINE_SCRIPTS = {"opened_from_file": OPENED_FROM_FILE_SCRIPT}
@@ -94,6 +100,7 @@ def render_site(
 
     context["assets"] = asset_urls
     context["asset"] = lambda name: asset_urls[name]
+    context["preloads"] = _preloads(base, model, runtime_urls)
     context["client_config"] = {
         "version": __version__,
         "model": {
@@ -113,6 +120,8 @@ def render_site(
             "maxFps": config.classifier.max_fps,
         },
         "runtime": runtime_urls,
+        # offline: true: the service worker the build writes next to the page (tmbuild.offline)
+        "offline": {"worker": base + "sw.js"} if config.offline else None,
     }
     for page in PAGES:
         files[page] = renderer.render(page, context)
@@ -163,6 +172,23 @@ def _runtime(config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, by
     return {"version": config.runtime.tfjs_version, "scripts": scripts, "wasm": wasm_paths}
 
 
+def _preloads(base: str, model: ModelFiles, runtime: dict) -> list[dict]:
+    """What every visit downloads, whichever backend the page picks: fetched from the start.
+
+    Without hints, the downloads form a chain (page, then app.js, then the runtime, then the
+    model once a backend has started). Each hint matches the request the page makes later
+    (CORS mode, same integrity), so the browser hands over the preloaded response.
+    """
+    preloads = [
+        {"url": script["url"], "as": "script", "integrity": script["integrity"]}
+        for script in runtime["scripts"]
+        if script["role"] in ("core", "layers")
+    ]
+    for path in (model.model_json_path, *model.shards):
+        preloads.append({"url": base + path, "as": "fetch", "integrity": None})
+    return preloads
+
+
 def _samples(config: SiteConfig, files: dict[str, bytes]) -> list[dict]:
     if config.samples is None:
         return []
@@ -172,7 +198,14 @@ def _samples(config: SiteConfig, files: dict[str, bytes]) -> list[dict]:
         for path in config.samples.iterdir()
         if path.is_file() and path.suffix.lower() in SAMPLE_SUFFIXES
     )
+    folder = config.samples.resolve()
     for image in images[:MAX_SAMPLES]:
+        real = image.resolve()
+        if folder not in real.parents:  # a downloaded folder could link "a.png" to a secret
+            raise TmbuildError(
+                f"{config.display_path(image)}: is a link to {real}, outside the samples folder; "
+                "copy the image into the folder instead"
+            )
         data = image.read_bytes()
         slug = slugify(image.stem) or "sample"
         path = "assets/samples/" + hashed_name(slug + image.suffix.lower(), data)

@@ -25,6 +25,16 @@
   const scriptLoads = new Map(); // url → promise of its load
 
   function loadScript(script) {
+    if (script.inline) {
+      // A single-file page carries the runtime as text: run the parts it needs, once each.
+      if (!scriptLoads.has(script.inline)) {
+        const element = document.createElement("script");
+        element.textContent = document.getElementById(script.inline).textContent;
+        document.head.appendChild(element); // runs now, synchronously
+        scriptLoads.set(script.inline, Promise.resolve());
+      }
+      return scriptLoads.get(script.inline);
+    }
     if (!scriptLoads.has(script.url)) {
       const element = document.createElement("script");
       element.src = script.url;
@@ -88,15 +98,14 @@
 
   let wasmPathsSet = false; // tf.wasm refuses new paths once it has tried to start
 
+  // The runtime bundles each backend needs besides core and layers (WebGL falls back on CPU).
+  const BACKEND_ROLES = { webgl: ["cpu", "webgl"], wasm: ["wasm"], cpu: ["cpu"] };
+
   async function startBackend(name) {
+    await loadRoles(BACKEND_ROLES[name]);
     if (name === "wasm") {
-      await loadRoles(["wasm"]);
       if (!wasmPathsSet) tf.wasm.setWasmPaths(config.runtime.wasm);
       wasmPathsSet = true;
-    } else if (name === "webgl") {
-      await loadRoles(["cpu", "webgl"]);
-    } else {
-      await loadRoles(["cpu"]);
     }
     return tf.setBackend(name);
   }
@@ -110,9 +119,9 @@
     return "did not start, see the browser console";
   }
 
-  async function chooseBackend() {
+  async function chooseBackend(candidates) {
     const tried = [];
-    for (const name of backendCandidates(config.classifier.backend)) {
+    for (const name of candidates) {
       try {
         if (await startBackend(name)) {
           await tf.ready();
@@ -228,6 +237,12 @@
   }
 
   async function loadModel() {
+    if (config.model.embedded) {
+      const embedded = JSON.parse(document.getElementById(config.model.embedded).textContent);
+      const weights = await fetch("data:application/octet-stream;base64," + embedded.weightData);
+      return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: embedded.modelTopology,
+        weightSpecs: embedded.weightSpecs, weightData: await weights.arrayBuffer() }));
+    }
     try {
       return await tf.loadLayersModel(config.model.url, {
         onProgress: (fraction) => ui.progress(fraction),
@@ -239,15 +254,18 @@
 
   // One attempt; everything it got right (scripts, the backend) is kept for the next one.
   async function load() {
-    if (location.protocol === "file:") {
+    if (location.protocol === "file:" && !config.singleFile) {
       // The page's inline script has shown how to serve it; this covers templates without it.
       ui.servedOnly();
       throw new Error("this page was opened from a file; serve it over HTTP");
     }
     const started = performance.now();
-    await loadRoles(["core", "layers"]);
+    const candidates = backend ? [] : backendCandidates(config.classifier.backend);
+    // The first choice's bundles download with core and layers (and run after them, in order),
+    // instead of after them; the page's <link rel=preload> hints have started the rest.
+    await loadRoles(["core", "layers", ...(BACKEND_ROLES[candidates[0]] || [])]);
     if (!backend) {
-      const chosen = await chooseBackend();
+      const chosen = await chooseBackend(candidates);
       backend = chosen.name;
       api.backend = backend;
       ui.backend(backend);
@@ -326,7 +344,7 @@
         text = "Could not start the classifier: " + error.message;
       }
       $("load-error").textContent = text;
-      $("load-failed").hidden = location.protocol === "file:";
+      $("load-failed").hidden = location.protocol === "file:" && !config.singleFile;
     },
     error(text) {
       $("error").hidden = false;
@@ -429,7 +447,7 @@
   // Counters for integrators and tests: `frames` animation frames while running, `skipped`
   // while a prediction was in flight, `throttled` by max_fps.
   const webcam = { running: false, facingMode: "user", frames: 0, predictions: 0, skipped: 0,
-    throttled: 0, medianMs: 0 };
+    throttled: 0, medianMs: 0, busy: false };
 
   // Classify the newest frame whenever the previous prediction has finished, so a slow device
   // skips frames instead of queueing them (and their tensors).
@@ -473,7 +491,7 @@
         return;
       }
       if (video.readyState < 2) return;
-      busy = true;
+      busy = webcam.busy = true;
       lastStart = now;
       const started = performance.now();
       classify(video, { flipped: mirrored() }).then((result) => {
@@ -481,7 +499,7 @@
         record(performance.now() - started);
         if (stream) ui.show(result);
       }, () => {}).finally(() => {
-        busy = false;
+        busy = webcam.busy = false;
       });
     }
 
@@ -553,6 +571,47 @@
     window.addEventListener("pagehide", stop);
   }
 
+  // ---- offline: the service worker --------------------------------------------------------
+
+  // Register the worker the build wrote (offline: true). It precaches the site; once it is
+  // active the page says so, and when a newer build's worker is waiting, the page offers a
+  // reload that hands over to it (never forced: a visitor may be in the middle of something).
+  function wireOffline() {
+    if (!config.offline || !("serviceWorker" in navigator)) return;
+    if (location.protocol === "file:") return;
+    const container = navigator.serviceWorker;
+    let reloading = false;
+    const offerUpdate = (worker) => {
+      if (!$("update")) return; // a template without the prompt: the next visit updates
+      $("update").hidden = false;
+      $("update-reload").onclick = () => {
+        reloading = true;
+        worker.postMessage({ type: "tmbuild:activate" });
+      };
+    };
+    container.addEventListener("controllerchange", () => {
+      if (reloading) location.reload();
+    });
+    container.register(config.offline.worker).then((registration) => {
+      if (registration.waiting && container.controller) offerUpdate(registration.waiting);
+      registration.addEventListener("updatefound", () => {
+        const worker = registration.installing;
+        worker.addEventListener("statechange", () => {
+          // With no controller this is the first install, not an update.
+          if (worker.state === "installed" && container.controller) offerUpdate(worker);
+        });
+      });
+      // Browsers look for a new worker when the page is opened; a page left open looks again
+      // whenever it is shown.
+      document.addEventListener("visibilitychange", () => {
+        if (!document.hidden) registration.update().catch(() => {});
+      });
+    }, (error) => console.warn("tmbuild: the offline service worker did not start:", error));
+    container.ready.then(() => {
+      if ($("offline-ready")) $("offline-ready").hidden = false;
+    });
+  }
+
   let ready = null;
   let state = "loading"; // of the current attempt: loading, ready or failed
 
@@ -593,6 +652,7 @@
   wireUpload();
   wireSamples();
   wireWebcam();
+  wireOffline();
   $("retry").addEventListener("click", retry);
   start();
 })();
