@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,23 @@ def test_preloaded_files_are_downloaded_once_and_used(tmp_path):
     repeated = {request for request in requests if requests.count(request) > 1}
     assert repeated == set()  # each preload was handed to the request that wanted it
     assert [m for m in messages if "preload" in m.lower()] == []
+    # WASM without threads by default (runtime.wasm_threads: false): one SIMD binary.
+    binaries = [r.rsplit("/", 1)[1].split(".")[0] for r in requests if r.endswith(".wasm")]
+    assert binaries == ["tfjs-backend-wasm-simd"]
+
+
+def test_wasm_threads_are_used_when_the_site_opts_in(tmp_path):
+    config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
+    build(replace(config, runtime=replace(config.runtime, wasm_threads=True)))
+    with serve_site(tmp_path / "dist") as url, chromium() as context:
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(url + "/")
+        assert page.evaluate("window.tmbuild.ready")["backend"] == "wasm"
+        assert page.evaluate("crossOriginIsolated")
+    binaries = [r.rsplit("/", 1)[1].split(".")[0] for r in requests if r.endswith(".wasm")]
+    assert binaries == ["tfjs-backend-wasm-threaded-simd"]
 
 
 @pytest.mark.parametrize("quantize", ["none", "float16"])

@@ -71,6 +71,7 @@ class RuntimeConfig:
     source: str  # one of RUNTIME_SOURCES
     tfjs_version: str
     dir: Path | None  # folder of already-downloaded TF.js files
+    wasm_threads: bool  # let the WASM backend use threads where the page is cross-origin isolated
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,8 @@ _SCHEMA: dict[str, Any] = {
             checks.text('a version string such as "4.22.0"', r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?"),
         ),
         "dir": _Option(None, checks.path("folder")),
+        # Off: on 2 cores threads cost ~90 ms of start-up and gain nothing per prediction.
+        "wasm_threads": _Option(False, checks.flag),
     },
     "compress": {
         "gzip": _Option(True, checks.flag),

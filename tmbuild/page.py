@@ -169,7 +169,12 @@ def _runtime(config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, by
             wasm_paths[runtime_file.name] = url
         else:
             scripts.append({"role": runtime_file.role, "url": url, "integrity": sri(data)})
-    return {"version": config.runtime.tfjs_version, "scripts": scripts, "wasm": wasm_paths}
+    return {
+        "version": config.runtime.tfjs_version,
+        "scripts": scripts,
+        "wasm": wasm_paths,
+        "wasmThreads": config.runtime.wasm_threads,
+    }
 
 
 def _preloads(base: str, model: ModelFiles, runtime: dict) -> list[dict]:
