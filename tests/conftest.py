@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,15 @@ IMAGE_EXPORTS = {
     "mask2-ko-twoexports": FIXTURES / "mask2-ko-twoexports" / "export",
 }
 EXAMPLE_EXPORT = ROOT / "examples" / "shapes"
+
+
+def default_sigint() -> None:
+    """Popen preexec_fn: let the child take Ctrl-C even when the tests run in the background.
+
+    A shell starts background jobs with SIGINT ignored, children inherit that, and Python then
+    installs no KeyboardInterrupt handler: the interrupt tests would test nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def real_export(name: str) -> Path:

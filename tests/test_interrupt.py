@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import write_export
+from conftest import default_sigint, write_export
 
 from tmbuild import output as output_module
 from tmbuild.cache import cache_root
@@ -82,6 +82,7 @@ def _start(project: Path, cache: Path, *python_args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import brotli
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, default_sigint
 
 from tmbuild import serve as serve_module
 from tmbuild.build import build
@@ -510,6 +510,7 @@ def _start(project: Path, *args: str) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
+        preexec_fn=default_sigint,
     )
     lines = []
     deadline = time.monotonic() + 60
