@@ -666,3 +666,13 @@ def test_an_offline_service_worker_does_not_keep_the_previous_build(tmp_path):
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
+
+
+def test_a_single_file_site_is_not_served_but_explained(tmp_path):
+    (tmp_path / "site.yaml").write_text(
+        f"model: {{path: {ROOT / 'examples' / 'shapes'}}}\nsingle_file: true\n"
+    )
+    result = CliRunner().invoke(cli, ["serve", "-c", str(tmp_path / "site.yaml"), "-p", "0"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: single_file: a single-file build opens from disk")
+    assert not (tmp_path / "dist").exists()

@@ -286,6 +286,11 @@ def preview(
     from tmbuild.serve import PreviewServer
 
     config = load()
+    if config.single_file:
+        raise TmbuildError(
+            "single_file: a single-file build opens from disk and needs no server; run "
+            "tmbuild build and open the .html it writes, or set single_file: false to preview"
+        )
     shown = f"{config.display_path(config.output)}/"
     live = LiveReload() if watch else None
     # The port first: if it is taken, say so before spending time on a build.
