@@ -108,9 +108,15 @@ def readable_folder() -> Iterator[Path]:
 def build_example(output: Path, base_url: str, brotli: bool = True) -> BuiltSite:
     """Build the example site (ROOT/site.yaml) at base_url, with every host's files."""
     config, _ = load_config(ROOT / "site.yaml", {"output": output, "base_url": base_url})
-    config = replace(config, hosts=HOSTS, compress=replace(config.compress, brotli=brotli))
+    # With WASM threads, so the host files also carry the cross-origin isolation headers.
+    config = replace(
+        config,
+        hosts=HOSTS,
+        compress=replace(config.compress, brotli=brotli),
+        runtime=replace(config.runtime, wasm_threads=True),
+    )
     result = build(config)
-    policy = site_policy(result.files, config.base_url, None, INLINE_SCRIPT_HASHES)
+    policy = site_policy(result.files, config.base_url, None, INLINE_SCRIPT_HASHES, isolated=True)
     return BuiltSite(output, policy)
 
 

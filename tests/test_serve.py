@@ -121,7 +121,9 @@ def test_headers_come_from_the_sites_headers_file(site, server):
     assert "connect-src 'self'" in csp
     page = get(server, "/")
     assert page.getheader("Content-Security-Policy") == csp
-    assert page.getheader("Cross-Origin-Embedder-Policy") == "require-corp"
+    # Not isolated unless runtime.wasm_threads asks for it.
+    assert page.getheader("Cross-Origin-Embedder-Policy") is None
+    assert page.getheader("Cross-Origin-Opener-Policy") == "same-origin"
     assert page.getheader("Cache-Control") == "no-cache"
     weights = get(server, "/" + _site_file(site, ".bin"))
     assert weights.getheader("Cache-Control") == "public, max-age=31536000, immutable"

@@ -95,6 +95,8 @@ def build(
         config.base_url,
         _cdn_origin(config),
         script_hashes=INLINE_SCRIPT_HASHES,
+        # Threads need it, and a CDN runtime cannot have it.
+        isolated=config.runtime.wasm_threads and config.runtime.source == "bundled",
     )
     warnings = host_notes(config.hosts)
     for note in warnings:

@@ -265,7 +265,9 @@ def _build_site(config: SiteConfig | None, output: Path, quantize: str | None = 
             model=model,
             output=output,
             base_url="/",
-            hosts=("netlify",),  # its _headers make the page cross-origin isolated, as deployed
+            hosts=(
+                "netlify",
+            ),  # its _headers give the page the CSP and headers it is deployed with
             compress=dataclasses.replace(config.compress, gzip=False, brotli=False),
             **site_modes,
         )

@@ -127,7 +127,7 @@ def content_security_policy(
 
 
 def security_headers(
-    cdn_origin: str | None = None, script_hashes: Sequence[str] = ()
+    cdn_origin: str | None = None, script_hashes: Sequence[str] = (), isolated: bool = False
 ) -> dict[str, str]:
     headers = {
         "Content-Security-Policy": content_security_policy(cdn_origin, script_hashes),
@@ -137,9 +137,10 @@ def security_headers(
         "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
-    if cdn_origin is None:
-        # Cross-origin isolation lets the WASM backend use threads. It needs every resource
-        # to be same-origin (or opt in), which holds only when the runtime is bundled.
+    if isolated:
+        # Cross-origin isolation lets the WASM backend use threads (runtime.wasm_threads). It
+        # needs every resource to be same-origin (or opt in), so it is sent only when asked
+        # for: otherwise a designer's cross-origin image or video would break for no gain.
         headers["Cross-Origin-Embedder-Policy"] = "require-corp"
     return headers
 
@@ -149,6 +150,7 @@ def site_policy(
     base_url: str,
     cdn_origin: str | None = None,
     script_hashes: Sequence[str] = (),
+    isolated: bool = False,
 ) -> SitePolicy:
     """The policy for a site of these files; siblings and host files in `paths` are left out.
 
@@ -161,7 +163,9 @@ def site_policy(
         sorted(p for p in known if not _is_sibling(p, known) and p not in HOST_FILE_NAMES)
     )
     return SitePolicy(
-        urlsplit(base_url).path or "/", files, security_headers(cdn_origin, script_hashes)
+        urlsplit(base_url).path or "/",
+        files,
+        security_headers(cdn_origin, script_hashes, isolated),
     )
 
 
