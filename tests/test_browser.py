@@ -74,7 +74,10 @@ def test_preloaded_files_are_downloaded_once_and_used(tmp_path):
         preloaded = page.eval_on_selector_all(
             "link[rel=preload]", "links => links.map((link) => link.href)"
         )
-    assert len(preloaded) == 4  # core, layers, model.json, the shard
+    # core, layers, model.json and the shard from the page; the WASM binary from the script,
+    # once it knows WASM comes first (software WebGL here)
+    assert len(preloaded) == 5
+    assert preloaded[-1].endswith(".wasm")
     assert set(preloaded) <= set(requests)
     repeated = {request for request in requests if requests.count(request) > 1}
     assert repeated == set()  # each preload was handed to the request that wanted it

@@ -98,6 +98,30 @@
 
   let wasmPathsSet = false; // tf.wasm refuses new paths once it has tried to start
 
+  // TensorFlow.js's own SIMD probe (WASM_HAS_SIMD_SUPPORT): a module using one SIMD op.
+  const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0,
+    10, 9, 1, 7, 0, 65, 0, 253, 15, 26, 11]);
+
+  // The WASM binary is fetched only once the backend's script has run and started; when WASM
+  // is the first choice, fetch the binary TensorFlow.js will pick alongside the scripts.
+  function preloadWasmBinary() {
+    let simd = false;
+    try {
+      simd = WebAssembly.validate(SIMD_PROBE);
+    } catch (error) { /* no WebAssembly: the backend will not start either */ }
+    const threads = config.runtime.wasmThreads && self.crossOriginIsolated;
+    const name = simd ? (threads ? "tfjs-backend-wasm-threaded-simd.wasm"
+      : "tfjs-backend-wasm-simd.wasm") : "tfjs-backend-wasm.wasm";
+    const url = config.runtime.wasm[name];
+    if (!url || url.startsWith("data:")) return;
+    const link = document.createElement("link");
+    link.rel = "preload";
+    link.as = "fetch";
+    link.crossOrigin = "anonymous"; // as TensorFlow.js's same-origin fetch asks for it
+    link.href = url;
+    document.head.appendChild(link);
+  }
+
   // The runtime bundles each backend needs besides core and layers (WebGL falls back on CPU).
   const BACKEND_ROLES = { webgl: ["cpu", "webgl"], wasm: ["wasm"], cpu: ["cpu"] };
 
@@ -264,6 +288,7 @@
     }
     const started = performance.now();
     const candidates = backend ? [] : backendCandidates(config.classifier.backend);
+    if (candidates[0] === "wasm" && typeof WebAssembly === "object") preloadWasmBinary();
     // The first choice's bundles download with core and layers (and run after them, in order),
     // instead of after them; the page's <link rel=preload> hints have started the rest.
     await loadRoles(["core", "layers", ...(BACKEND_ROLES[candidates[0]] || [])]);
