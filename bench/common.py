@@ -354,7 +354,9 @@ def commit() -> dict:
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return result.stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+    # Results of earlier runs in bench/results/ do not make the code under test dirty.
+    changes = git("status", "--porcelain", "--", ".", ":(exclude)bench/results")
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(changes)}
 
 
 def save(name: str, data: dict) -> Path:
