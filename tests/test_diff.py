@@ -19,7 +19,8 @@ from conftest import write_export
 from tmbuild.build import build
 from tmbuild.cli import cli
 from tmbuild.config import load_config
-from tmbuild.diff import format_delta, format_size, logical_name
+from tmbuild.diff import logical_name
+from tmbuild.diff_report import format_delta, format_size
 from tmbuild.render import builtin_templates_dir
 
 MODEL = "models/tm-my-image-model"

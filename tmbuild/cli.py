@@ -322,7 +322,8 @@ def diff(old, new, output_format, exit_zero, verbose, quiet):
       tmbuild diff base/dist dist --format markdown --exit-zero > comment.md
     """
     _setup_logging(verbose, quiet)
-    from tmbuild.diff import FORMATTERS, compare, load_manifest
+    from tmbuild.diff import compare, load_manifest
+    from tmbuild.diff_report import FORMATTERS
 
     try:
         result = compare(load_manifest(old), load_manifest(new))
