@@ -22,13 +22,13 @@ import sys
 import threading
 import time
 import urllib.parse
-from functools import lru_cache
 from pathlib import Path
 
 import brotli
 
 from tmbuild import __version__
 from tmbuild.errors import TmbuildError
+from tmbuild.headers_file import matching_headers, parse_headers_file
 from tmbuild.hosts import CONTENT_TYPES, HOST_FILE_NAMES, SIBLINGS
 from tmbuild.watch import RELOAD_PREFIX, RELOAD_SCRIPT, LiveReload, inject_reload_script
 
@@ -38,52 +38,6 @@ log = logging.getLogger("tmbuild")
 UNSERVED = frozenset({*HOST_FILE_NAMES, "_redirects"})
 REQUEST_TIMEOUT = 15  # seconds a client may stall; a slow or silent one cannot hold a thread
 SWAP_WAIT = 1.0  # a rebuild swaps the output in with two renames; it is missing for an instant
-
-
-def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The rules of a Netlify / Cloudflare Pages `_headers` file: (URL pattern, headers)."""
-    rules: list[tuple[str, list[tuple[str, str]]]] = []
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line[0].isspace():
-            rules.append((line.strip(), []))
-        elif rules:
-            name, _, value = line.strip().partition(":")
-            rules[-1][1].append((name.strip(), value.strip()))
-    return rules
-
-
-@lru_cache(maxsize=512)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    # `*` (the splat) matches anything, slashes included; `:name` matches one path segment.
-    regex = ""
-    for token in re.split(r"(\*|:[A-Za-z_]\w*)", pattern):
-        if token == "*":
-            regex += ".*"
-        elif token.startswith(":") and len(token) > 1:
-            regex += "[^/]+"
-        else:
-            regex += re.escape(token)
-    return re.compile(regex)
-
-
-def matching_headers(
-    rules: list[tuple[str, list[tuple[str, str]]]], *paths: str
-) -> list[tuple[str, str]]:
-    """The headers of every rule matching one of `paths` (a URL path as sent and as decoded),
-    in file order; a name set by two rules gets both values, joined."""
-    merged: dict[str, tuple[str, str]] = {}
-    for pattern, headers in rules:
-        if not any(_pattern(pattern).fullmatch(path) for path in paths):
-            continue
-        for name, value in headers:
-            key = name.lower()
-            if key in merged and key != "content-type":
-                merged[key] = (merged[key][0], f"{merged[key][1]}, {value}")
-            else:
-                merged[key] = (name, value)
-    return list(merged.values())
 
 
 def choose_encoding(accept_encoding: str | None, available: list[str]) -> str | None:
