@@ -18,19 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from tmbuild import headless
 from tmbuild.serve import PreviewServer, matching_headers
 from tmbuild.serve import parse_headers_file as parse_headers_file  # the tests import it here
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-unsafe-swiftshader",
-]
+# tmbuild eval's own flags (quiet, offline, SwiftShader allowed), and no sandbox: CI runs as root.
+CHROMIUM_ARGS = ["--no-sandbox", *headless.CHROMIUM_ARGS]
 NO_WEBGL_ARGS = ["--disable-gpu", "--disable-software-rasterizer"]
 
 
@@ -70,13 +64,8 @@ def serve_site(root: Path) -> Iterator[str]:
     """Serve a site built for base_url / on a free loopback port, as `tmbuild serve --no-watch`
     would; yields the base URL (no trailing slash)."""
     server = PreviewServer("127.0.0.1", 0, root, "/")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.close()
+    with _serving(server, server.close) as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -85,13 +74,19 @@ def run_server(handler: type, root: Path) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), partial(handler, directory=str(root))
     )
+    with _serving(server, server.server_close) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(server, close) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
-        server.server_close()
+        close()
 
 
 @contextlib.contextmanager
