@@ -50,16 +50,9 @@ NOTES = [
 
 
 def parse_args() -> argparse.Namespace:
-    names = ", ".join(common.all_targets())
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--exports",
-        nargs="+",
-        metavar="NAME",
-        help=f"default: {' '.join(DEFAULT_EXPORTS)} (any of {names})",
+    parser = common.argument_parser(
+        __doc__, DEFAULT_EXPORTS, 3, "cold/warm/edit rounds", predictions=False
     )
-    parser.add_argument("--runs", type=int, default=3, help="cold/warm/edit rounds (default 3)")
-    parser.add_argument("--quantize", default="float16", choices=["none", "float16", "uint8"])
     parser.add_argument("--quick", action="store_true", help="1 round")
     args = parser.parse_args()
     if args.quick:

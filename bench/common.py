@@ -7,6 +7,7 @@ and the list of shared real exports in tests/conftest.py.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import email.utils
@@ -402,3 +403,26 @@ def main(run) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def argument_parser(
+    doc: str, default_exports: list[str] | None, runs: int, runs_help: str, predictions: bool
+) -> argparse.ArgumentParser:
+    """The options the bench scripts share; each adds its own and its --quick."""
+    names = ", ".join(all_targets())
+    if default_exports:
+        default = f"{' '.join(default_exports)} (any of {names})"
+    else:
+        default = f"all ({names})"
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--exports", nargs="+", metavar="NAME", help=f"default: {default}")
+    parser.add_argument("--runs", type=int, default=runs, help=f"{runs_help} (default {runs})")
+    if predictions:
+        parser.add_argument(
+            "--predictions",
+            type=int,
+            default=20,
+            help="predictions timed after the first one (default 20)",
+        )
+    parser.add_argument("--quantize", default="float16", choices=["none", "float16", "uint8"])
+    return parser

@@ -86,16 +86,7 @@ NOTES = [
 
 
 def parse_args() -> argparse.Namespace:
-    names = ", ".join(common.all_targets())
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exports", nargs="+", metavar="NAME", help=f"default: all ({names})")
-    parser.add_argument("--runs", type=int, default=5, help="alternating runs (default 5)")
-    parser.add_argument(
-        "--predictions",
-        type=int,
-        default=20,
-        help="predictions timed after the first one (default 20)",
-    )
+    parser = common.argument_parser(__doc__, None, 5, "alternating runs", predictions=True)
     parser.add_argument(
         "--images",
         type=int,
@@ -103,7 +94,6 @@ def parse_args() -> argparse.Namespace:
         help="labelled images per export for top-1 agreement (default 100)",
     )
     parser.add_argument("--all-images", action="store_true", help="every labelled image")
-    parser.add_argument("--quantize", default="float16", choices=["none", "float16", "uint8"])
     parser.add_argument(
         "--quick",
         action="store_true",

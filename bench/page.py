@@ -39,22 +39,9 @@ NOTES = [
 
 
 def parse_args() -> argparse.Namespace:
-    names = ", ".join(common.all_targets())
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--exports",
-        nargs="+",
-        metavar="NAME",
-        help=f"default: {' '.join(DEFAULT_EXPORTS)} (any of {names})",
+    parser = common.argument_parser(
+        __doc__, DEFAULT_EXPORTS, 3, "visits per case", predictions=True
     )
-    parser.add_argument("--runs", type=int, default=3, help="visits per case (default 3)")
-    parser.add_argument(
-        "--predictions",
-        type=int,
-        default=20,
-        help="predictions timed after the first one (default 20)",
-    )
-    parser.add_argument("--quantize", default="float16", choices=["none", "float16", "uint8"])
     parser.add_argument("--quick", action="store_true", help="1 run, 5 predictions")
     args = parser.parse_args()
     if args.quick:
