@@ -9,23 +9,19 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-from conftest import write_export
+from diff_helpers import (
+    APP_JS_ADDITION,
+    LOGO,
+    run,
+    sites_fixture,  # noqa: F401  (the `sites` fixture)
+)
 
-from tmbuild.build import build
-from tmbuild.cli import cli
-from tmbuild.config import load_config
 from tmbuild.diff import logical_name
 from tmbuild.diff_report import format_delta, format_size
-from tmbuild.render import builtin_templates_dir
 
 MODEL = "models/tm-my-image-model"
-LOGO = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"></svg>\n'
-APP_JS_ADDITION = "\n// A designer's edit.\n" + "console.debug('tmbuild');\n" * 40
 # What a browser with WebGL downloads on a first visit (see tmbuild.diff): the page, the
 # non-runtime assets, TF.js core, layers, WebGL and its CPU fallback, model.json and the shards.
 FIRST_VISIT = re.compile(
@@ -33,40 +29,6 @@ FIRST_VISIT = re.compile(
     r"|assets/tfjs/tf-(core|layers|backend-cpu|backend-webgl)\.min\.[0-9a-f]{12}\.js"
     r"|models/[^/]+/[^/]+/(model\.json|group1-shard\d+of\d+\.[0-9a-f]{12}\.bin)"
 )
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
-
-
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("diff")
-    cat_dog = write_export(root / "cat-dog")
-    cat_bird = write_export(root / "cat-bird", labels=["cat", "bird"])
-    templates = root / "templates"
-    (templates / "assets").mkdir(parents=True)
-    app_js = (builtin_templates_dir() / "assets" / "app.js").read_text(encoding="utf-8")
-    (templates / "assets" / "app.js").write_text(app_js + APP_JS_ADDITION, encoding="utf-8")
-    (templates / "assets" / "logo.svg").write_bytes(LOGO)
-
-    def site(name: str, export: Path, **overrides) -> Path:
-        config, _ = load_config(None, {"model_path": export, "output": root / name})
-        build(replace(config, **overrides) if overrides else config)
-        return root / name
-
-    built = {
-        "base": site("base", cat_dog),
-        "same": site("same", cat_dog),
-        "label": site("label", cat_bird),
-        "template": site("template", cat_dog, templates=templates),
-    }
-    config, _ = load_config(
-        None, {"model_path": cat_dog, "output": root / "float16", "quantize": "float16"}
-    )
-    build(config)
-    built["float16"] = root / "float16"
-    return built
 
 
 # ---- what the test expects, from the files on disk ---------------------------------------------
@@ -379,67 +341,6 @@ def test_template_change_as_text_names_the_asset_once(sites):
     [line] = [line for line in output.splitlines() if "assets/app" in line]
     assert line.split() == ["changed", "assets/app.js", *" ".join(_delta_cells(app)).split()]
     assert "app." + app["new_path"].split(".")[1] not in output  # the hash is not shown
-
-
-# ---- exit status and bad input -------------------------------------------------------------------
-
-
-def test_exit_status(sites):
-    old, new = sites["base"], sites["label"]
-    assert run("diff", old, new).exit_code == 1
-    assert run("diff", old, new, "--exit-zero").exit_code == 0
-    assert run("diff", old, new, "--exit-zero").output == run("diff", old, new).output
-    quiet = run("diff", "-q", old, new)
-    assert (quiet.exit_code, quiet.output) == (1, "")
-    assert run("diff", "-q", old, sites["same"]).exit_code == 0
-    assert run("diff", old, new, "--format", "xml").exit_code == 2
-    assert run("diff", old).exit_code == 2
-
-
-def _error(*args) -> str:
-    result = CliRunner().invoke(cli, ["diff", *map(str, args)])
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    [line] = result.stderr.splitlines()
-    return line
-
-
-def test_bad_input_is_one_line_and_exit_2(sites, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    base = sites["base"]
-    assert _error("missing", base) == (
-        "Error: missing: does not exist; give a built folder or its tmbuild-manifest.json"
-    )
-    write_export(tmp_path / "export")
-    assert _error(base, "export") == (
-        "Error: export: no tmbuild-manifest.json in this folder; give a folder tmbuild built "
-        "(run tmbuild build first) or the manifest itself"
-    )
-    Path("broken.json").write_text('{"files": [\n  {"path": oops}\n]}\n')
-    assert _error("broken.json", base) == (
-        "Error: broken.json:2:12: invalid JSON (Expecting value); build again to rewrite it"
-    )
-    assert _error(base, "export/model.json") == (
-        "Error: export/model.json: not a tmbuild manifest (no 'tmbuild_version' and 'files'); "
-        "give the tmbuild-manifest.json a build wrote"
-    )
-    manifest = json.loads((base / "tmbuild-manifest.json").read_text())
-    manifest["files"][2]["bytes"] = "2 kB"
-    Path("future.json").write_text(json.dumps(manifest))
-    assert _error(base, "future.json") == (
-        "Error: future.json: unknown manifest format: files[2].bytes is not a whole number; "
-        "build both sides with the same tmbuild version"
-    )
-    del manifest["model"]
-    Path("future.json").write_text(json.dumps(manifest))
-    assert _error("future.json", base) == (
-        "Error: future.json: unknown manifest format: model is not a mapping; "
-        "build both sides with the same tmbuild version"
-    )
-    Path("binary.json").write_bytes(b"\xff\xfe{}")
-    assert _error("binary.json", base) == (
-        "Error: binary.json: not UTF-8 text, not a tmbuild manifest"
-    )
 
 
 # ---- first visit without WebGL -------------------------------------------------------------------
