@@ -60,8 +60,11 @@ def test_example_page_classifies_every_sample(tmp_path, args):
         assert problems == []  # no CSP violations, no script errors
 
 
-def test_preloaded_files_are_downloaded_once_and_used(tmp_path):
-    site = _build(tmp_path)
+@pytest.mark.parametrize("runner", ["plan", "tf-layers"])
+def test_preloaded_files_are_downloaded_once_and_used(tmp_path, runner):
+    config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
+    build(replace(config, runtime=replace(config.runtime, model_runner=runner)))
+    site = tmp_path / "dist"
     with serve_site(site) as url, chromium() as context:
         page = context.new_page()
         requests: list[str] = []
@@ -74,9 +77,15 @@ def test_preloaded_files_are_downloaded_once_and_used(tmp_path):
         preloaded = page.eval_on_selector_all(
             "link[rel=preload]", "links => links.map((link) => link.href)"
         )
-    # core, layers, model.json and the shard from the page; the WASM binary from the script,
-    # once it knows WASM comes first (software WebGL here)
-    assert len(preloaded) == 5
+    # core and the shard from the page (and layers and model.json without a plan); the WASM
+    # binary from the script, once it knows WASM comes first (software WebGL here)
+    layers_files = [r for r in requests if r.endswith("/model.json") or "tf-layers" in r]
+    if runner == "plan":
+        assert len(preloaded) == 3
+        assert layers_files == []  # the plan needs neither
+    else:
+        assert len(preloaded) == 5
+        assert len(layers_files) == 2
     assert preloaded[-1].endswith(".wasm")
     assert set(preloaded) <= set(requests)
     repeated = {request for request in requests if requests.count(request) > 1}

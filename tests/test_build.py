@@ -70,12 +70,21 @@ def test_model_json_points_at_the_hashed_shards(example_site):
     for name in group["paths"]:
         data = (model_json.parent / name).read_bytes()
         assert hashlib.sha256(data).hexdigest()[:12] in name
+    assert model["format"] == "layers-model"
+    # The batch norms are folded into the convolutions (tmbuild.fold): 13 fewer layers.
+    topology = json.dumps(model["modelTopology"])
+    assert '"BatchNormalization"' not in topology and '"Conv2D"' in topology
+
+
+def test_with_tf_layers_the_model_is_untouched(tmp_path):
+    config = _config(tmp_path)
+    result = build(replace(config, runtime=replace(config.runtime, model_runner="tf-layers")))
+    model = json.loads(result.files[result.model.model_json_path])
     original = read_export(ROOT / "examples" / "shapes")
     assert model["modelTopology"] == original.model_json["modelTopology"]
-    shard = b"".join((model_json.parent / name).read_bytes() for name in group["paths"])
+    shard = b"".join(result.files[path] for path in result.model.shards)
     # Unquantised weights are the original bytes, re-sharded but untouched.
     assert shard == original.weight_groups[0][1]
-    assert model["format"] == "layers-model"
 
 
 def test_manifest_lists_every_file_with_hashes(example_site):
@@ -166,7 +175,8 @@ def test_quantised_weights_within_bounds(tmp_path, quantize, bound):
     config, _ = load_config(
         None, {"model_path": source, "output": tmp_path / "q", "quantize": quantize}
     )
-    result = build(config)
+    # The weights as exported (no batch norm folded), to compare each with its original.
+    result = build(replace(config, runtime=replace(config.runtime, model_runner="tf-layers")))
     [model_json] = (tmp_path / "q").glob("models/*/*/model.json")
     model = json.loads(model_json.read_text())
     [group] = model["weightsManifest"]

@@ -76,7 +76,10 @@ def build(
     )
 
     runtime = runtime_files(
-        config.runtime.tfjs_version, config.classifier.backend, config.runtime.dir
+        config.runtime.tfjs_version,
+        config.classifier.backend,
+        config.runtime.dir,
+        with_layers=model.plan is None,
     )
     log.info("TensorFlow.js %s: %d runtime files", config.runtime.tfjs_version, len(runtime))
 

@@ -34,6 +34,7 @@ QUANTIZE = ("none", "float16", "uint8")
 INPUTS = ("upload", "webcam")
 BACKENDS = ("auto", "webgl", "wasm", "cpu")
 RUNTIME_SOURCES = ("bundled", "cdn")
+MODEL_RUNNERS = ("plan", "tf-layers")
 HOSTS = ("netlify", "cloudflare", "vercel", "firebase", "nginx", "apache", "s3", "github-pages")
 MODEL_PATH_HELP = "the folder or .zip of your Teachable Machine export"
 # The keys the CLI may pass as overrides -> (section, key, the flag as the user typed it).
@@ -72,6 +73,7 @@ class RuntimeConfig:
     tfjs_version: str
     dir: Path | None  # folder of already-downloaded TF.js files
     wasm_threads: bool  # let the WASM backend use threads where the page is cross-origin isolated
+    model_runner: str  # one of MODEL_RUNNERS: how the page runs the model (tmbuild.plan)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,9 @@ _SCHEMA: dict[str, Any] = {
         "dir": _Option(None, checks.path("folder")),
         # Off: on 2 cores threads cost ~90 ms of start-up and gain nothing per prediction.
         "wasm_threads": _Option(False, checks.flag),
+        # plan: tmbuild's own runner where the model allows it (no tf-layers: smaller, faster);
+        # tf-layers: always load model.json with tf-layers, as Teachable Machine's library does.
+        "model_runner": _Option("plan", checks.one_of(MODEL_RUNNERS)),
     },
     "compress": {
         "gzip": _Option(True, checks.flag),

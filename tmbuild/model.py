@@ -19,6 +19,8 @@ from tmbuild.assets import hashed_name
 from tmbuild.config import SiteConfig
 from tmbuild.errors import ExportError
 from tmbuild.export import ImageExport
+from tmbuild.fold import fold_batch_norms
+from tmbuild.plan import build_plan
 from tmbuild.sources import shown
 from tmbuild.weights import Weight, decode_weights, encode_weights, non_finite_weights
 
@@ -37,11 +39,18 @@ class ModelFiles:
     shards: list[str]
     weights_sha256: str  # of all shard bytes, in order: what `tmbuild diff` compares
     files: dict[str, bytes]
+    # What the page runs without tf-layers (tmbuild.plan); None, and why, when it cannot.
+    plan: dict | None = None
+    no_plan_reason: str = ""
 
     @property
     def total_bytes(self) -> int:
         """What the browser downloads for the model: model.json, metadata and the shards."""
         return sum(len(data) for data in self.files.values())
+
+    @property
+    def shard_bytes(self) -> int:
+        return sum(len(self.files[path]) for path in self.shards)
 
 
 def slugify(text: str) -> str:
@@ -63,6 +72,14 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     for entries, data in export.weight_groups:
         weights.extend(decode_weights(entries, data))
     _check_finite(export, weights, config.model.quantize)
+    topology = export.model_json["modelTopology"]
+    # uint8 keeps its norms: one scale per tensor would blur the per-channel scales a fold
+    # multiplies into each kernel.
+    if config.runtime.model_runner == "plan" and config.model.quantize != "uint8":
+        unfolded, _ = build_plan(topology, _manifest_of(weights))
+        if unfolded is not None:
+            topology, weights, count = fold_batch_norms(topology, weights, unfolded)
+            log.info("%s: %d batch norms folded into their convolutions", export.location, count)
     entries, shard_data = encode_weights(weights, config.model.quantize, config.model.shard_size)
     if config.model.quantize == "float16":
         quantised = decode_weights(entries, b"".join(shard_data))
@@ -79,7 +96,7 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
         hashed_name(f"group1-shard{index}of{count}.bin", data)
         for index, data in enumerate(shard_data, start=1)
     ]
-    model_json = _rewritten_model_json(export.model_json, entries, shard_names)
+    model_json = _rewritten_model_json(export.model_json, topology, entries, shard_names)
     name = model_slug(config, export)
     version = config.model.version
     directory_hash = hashlib.sha256(model_json + b"\0" + export.metadata_bytes).hexdigest()
@@ -92,6 +109,11 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     digest = hashlib.sha256()
     for data in shard_data:
         digest.update(data)
+    plan, no_plan_reason = build_plan(topology, entries)
+    if config.runtime.model_runner == "tf-layers":
+        plan, no_plan_reason = None, "runtime.model_runner is tf-layers"
+    elif plan is None:
+        log.info("%s: the page loads tf-layers for this model: %s", export.location, no_plan_reason)
     return ModelFiles(
         name=name,
         directory=directory,
@@ -100,7 +122,13 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
         shards=[f"{directory}/{shard}" for shard in shard_names],
         weights_sha256=digest.hexdigest(),
         files=files,
+        plan=plan.as_json() if plan else None,
+        no_plan_reason=no_plan_reason,
     )
+
+
+def _manifest_of(weights: list[Weight]) -> list[dict]:
+    return [{"name": w.name, "shape": list(w.array.shape), "dtype": w.dtype} for w in weights]
 
 
 def _check_finite(export: ImageExport, weights: list[Weight], quantize: str) -> None:
@@ -119,13 +147,15 @@ def _check_finite(export: ImageExport, weights: list[Weight], quantize: str) -> 
     )
 
 
-def _rewritten_model_json(original: dict, entries: list[dict], shard_names: list[str]) -> bytes:
-    """model.json with one weight group pointing at the hashed shards; topology untouched."""
+def _rewritten_model_json(
+    original: dict, topology: dict, entries: list[dict], shard_names: list[str]
+) -> bytes:
+    """model.json with one weight group pointing at the hashed shards, and `topology`."""
     rewritten: dict = {"format": "layers-model"}
     if "generatedBy" in original:
         rewritten["generatedBy"] = original["generatedBy"]
     rewritten["convertedBy"] = f"tmbuild {__version__}"
-    rewritten["modelTopology"] = original["modelTopology"]
+    rewritten["modelTopology"] = topology
     rewritten["weightsManifest"] = [{"paths": shard_names, "weights": entries}]
     # Compact and key-ordered as given: the same export always gives the same bytes.
     text = json.dumps(rewritten, ensure_ascii=False, separators=(",", ":"))

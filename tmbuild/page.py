@@ -105,6 +105,10 @@ def render_site(
         "version": __version__,
         "model": {
             "url": base + model.model_json_path,
+            # The page runs the plan when there is one, and needs no model.json then.
+            "plan": model.plan,
+            "shards": [base + path for path in model.shards],
+            "weightBytes": model.shard_bytes,
             "labels": export.labels,
             "imageSize": export.image_size,
             "grayscale": export.grayscale,
@@ -189,7 +193,8 @@ def _preloads(base: str, model: ModelFiles, runtime: dict) -> list[dict]:
         for script in runtime["scripts"]
         if script["role"] in ("core", "layers")
     ]
-    for path in (model.model_json_path, *model.shards):
+    model_json = [] if model.plan else [model.model_json_path]
+    for path in (*model_json, *model.shards):
         preloads.append({"url": base + path, "as": "fetch", "integrity": None})
     return preloads
 

@@ -130,11 +130,16 @@ class RuntimeFile:
         return data
 
 
-def runtime_files(version: str, backend: str, runtime_dir: Path | None = None) -> list[RuntimeFile]:
-    """Verified local files the page needs for this backend choice, in load order."""
+def runtime_files(
+    version: str, backend: str, runtime_dir: Path | None = None, with_layers: bool = True
+) -> list[RuntimeFile]:
+    """Verified local files the page needs for this backend choice, in load order.
+
+    `with_layers=False` leaves out tf-layers, for a model the page runs from its plan.
+    """
     if backend not in _ROLES_FOR_BACKEND:
         raise RuntimeFilesError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    roles = _ROLES_FOR_BACKEND[backend]
+    roles = [r for r in _ROLES_FOR_BACKEND[backend] if with_layers or r != "layers"]
     pins = [pin for pin in _pins(version) if pin.role in roles]
     folder = _folder_with(version, pins, runtime_dir)
     return [RuntimeFile(p.name, p.package, p.role, folder / p.name, p.sha256) for p in pins]

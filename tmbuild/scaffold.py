@@ -62,6 +62,7 @@ model:
 #   tfjs_version: "4.22.0"  # quoted: YAML would read 4.22 as a number
 #   dir:                    # folder of already-downloaded TensorFlow.js files (offline builds)
 #   wasm_threads: false     # true: WASM uses threads where the site is cross-origin isolated
+#   model_runner: plan      # plan (tmbuild's runner, no tf-layers) | tf-layers
 
 # compress:                 # .gz and .br siblings of text and weight files, for hosts that use them
 #   gzip: true

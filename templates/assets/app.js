@@ -53,17 +53,21 @@
     return scriptLoads.get(script.url);
   }
 
-  // The bundles of one call download in parallel and run in order. When one fails, those after
-  // it have already run without it (and thrown), so a retry must run them again as well.
+  // Bundles download in parallel and run in the order they were asked for. When one fails,
+  // those asked for after it have already run without it (and thrown), so a retry must run
+  // them again as well.
   async function loadRoles(roles) {
     const scripts = config.runtime.scripts.filter((s) => roles.includes(s.role));
     const results = await Promise.allSettled(scripts.map(loadScript));
     const failed = results.findIndex((result) => result.status === "rejected");
     if (failed === -1) return;
-    for (const script of scripts.slice(failed)) {
-      scriptElements.get(script.url).remove();
-      scriptElements.delete(script.url);
-      scriptLoads.delete(script.url);
+    let after = false;
+    for (const [url, element] of Array.from(scriptElements)) { // in insertion order
+      after = after || url === scripts[failed].url;
+      if (!after) continue;
+      element.remove();
+      scriptElements.delete(url);
+      scriptLoads.delete(url);
     }
     throw results[failed].reason;
   }
@@ -263,13 +267,212 @@
     return rank(probabilities);
   }
 
-  async function loadModel() {
+  // ---- the model without tf-layers: the build's plan (tmbuild/plan.py) -----------------
+
+  let halfTable = null; // float16 bits → float32, built on first use
+
+  function float16Table() {
+    if (halfTable) return halfTable;
+    const bits = new Uint32Array(65536);
+    halfTable = new Float32Array(bits.buffer);
+    for (let half = 0; half < 65536; half++) {
+      const sign = (half & 0x8000) << 16;
+      const exponent = (half >> 10) & 0x1f;
+      const mantissa = half & 0x3ff;
+      if (exponent === 31) bits[half] = sign | 0x7f800000 | (mantissa << 13);
+      else if (exponent !== 0) bits[half] = sign | ((exponent + 112) << 23) | (mantissa << 13);
+      else halfTable[half] = (sign ? -1 : 1) * mantissa * 5.960464477539063e-8; // × 2^-24
+    }
+    return halfTable;
+  }
+
+  const STORED_BYTES = { float16: 2, uint8: 1, uint16: 2 };
+
+  // The shards' bytes, joined in manifest order → name → {values: Float32Array, shape}.
+  // Dequantised as TensorFlow.js does: float16 exactly, uint8/uint16 as level × scale + min.
+  function decodeWeights(entries, buffer) {
+    const weights = new Map();
+    let offset = 0;
+    for (const entry of entries) {
+      const count = entry.shape.reduce((a, b) => a * b, 1);
+      const quantization = entry.quantization;
+      const width = quantization ? STORED_BYTES[quantization.dtype] : 4;
+      const bytes = buffer.slice(offset, offset + count * width); // a copy, so always aligned
+      offset += count * width;
+      let values;
+      if (!quantization) {
+        values = new Float32Array(bytes);
+      } else if (quantization.dtype === "float16" && typeof Float16Array === "function") {
+        values = new Float32Array(new Float16Array(bytes)); // native, ~30× the loop below
+      } else if (quantization.dtype === "float16") {
+        const table = float16Table();
+        const levels = new Uint16Array(bytes);
+        values = new Float32Array(count);
+        for (let i = 0; i < count; i++) values[i] = table[levels[i]];
+      } else {
+        const levels = width === 1 ? new Uint8Array(bytes) : new Uint16Array(bytes);
+        values = new Float32Array(count);
+        for (let i = 0; i < count; i++) values[i] = levels[i] * quantization.scale + quantization.min;
+      }
+      weights.set(entry.name, { values, shape: entry.shape });
+    }
+    if (offset !== buffer.byteLength) throw new DownloadError("the model's weights are incomplete");
+    return weights;
+  }
+
+  // A batch norm right after a convolution is a scale and shift per output channel: folded
+  // into the kernel and bias once here, one fused op then does the work of three.
+  function foldBatchNorm(step, weights) {
+    const kernel = weights.get(step.kernel);
+    const shape = kernel.shape;
+    const channels = step.op === "depthwise" ? shape[2] * shape[3] : shape[3];
+    const norm = step.batchnorm;
+    const bias = step.bias ? weights.get(step.bias).values : null;
+    const gamma = norm.gamma ? weights.get(norm.gamma).values : null;
+    const beta = norm.beta ? weights.get(norm.beta).values : null;
+    const mean = weights.get(norm.mean).values;
+    const variance = weights.get(norm.variance).values;
+    const scale = new Float32Array(channels);
+    const shift = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) {
+      scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + norm.epsilon);
+      shift[c] = (beta ? beta[c] : 0) + ((bias ? bias[c] : 0) - mean[c]) * scale[c];
+    }
+    const folded = new Float32Array(kernel.values.length);
+    for (let i = 0; i < folded.length; i++) folded[i] = kernel.values[i] * scale[i % channels];
+    return { kernel: tf.tensor(folded, shape), bias: tf.tensor1d(shift) };
+  }
+
+  const ACTIVATIONS = { relu: "relu", relu6: "relu6", sigmoid: "sigmoid", elu: "elu",
+    softmax: "softmax", tanh: "tanh" };
+
+  // Tensors for each step, made once; the runner then only calls ops.
+  function preparePlan(plan, weights) {
+    const tensors = [];
+    const tensor = (name) => {
+      const weight = weights.get(name);
+      const made = tf.tensor(weight.values, weight.shape);
+      tensors.push(made);
+      return made;
+    };
+    const steps = plan.steps.map((step) => {
+      const prepared = Object.assign({}, step);
+      if (step.batchnorm) {
+        const folded = foldBatchNorm(step, weights);
+        tensors.push(folded.kernel, folded.bias);
+        Object.assign(prepared, folded);
+      } else if (step.kernel) {
+        prepared.kernel = tensor(step.kernel);
+        if (step.bias) prepared.bias = tensor(step.bias);
+      }
+      if (step.op === "batchnorm") {
+        for (const key of ["gamma", "beta", "mean", "variance"]) {
+          if (step[key]) prepared[key] = tensor(step[key]);
+        }
+      }
+      if (step.op === "pad") prepared.padding = [[0, 0], ...step.padding, [0, 0]];
+      return prepared;
+    });
+    return {
+      predict: (input) => runPlan(steps, plan.output, input),
+      dispose: () => tensors.forEach((t) => t.dispose()),
+    };
+  }
+
+  function runStep(step, inputs) {
+    const [x, y] = inputs;
+    const activation = step.activation || "linear";
+    switch (step.op) {
+      case "conv":
+        return tf.fused.conv2d({ x, filter: step.kernel, strides: step.strides, pad: step.pad,
+          dilations: step.dilations, bias: step.bias, activation });
+      case "depthwise":
+        return tf.fused.depthwiseConv2d({ x, filter: step.kernel, strides: step.strides,
+          pad: step.pad, dilations: step.dilations, bias: step.bias, activation });
+      case "dense":
+        return tf.fused.matMul({ a: x, b: step.kernel, bias: step.bias, activation });
+      case "batchnorm":
+        return tf.batchNorm(x, step.mean, step.variance, step.beta, step.gamma, step.epsilon);
+      case "activation":
+        return tf[ACTIVATIONS[step.activation]](x);
+      case "pad":
+        return tf.pad(x, step.padding);
+      case "add":
+        return tf.add(x, y);
+      case "mean":
+        return tf.mean(x, [1, 2]);
+      case "flatten":
+        return tf.reshape(x, [x.shape[0], -1]);
+      default:
+        throw new Error("unknown step " + step.op);
+    }
+  }
+
+  // Value 0 is the input batch; step i makes value i + 1 and frees what no later step reads.
+  function runPlan(steps, output, input) {
+    const values = [input];
+    steps.forEach((step) => {
+      values.push(runStep(step, step.in.map((index) => values[index])));
+      if (step.free) step.free.forEach((index) => values[index].dispose());
+    });
+    return values[output];
+  }
+
+  // The shards, one after another, with progress; one buffer in manifest order.
+  async function fetchShards(urls, onProgress) {
+    const total = config.model.weightBytes;
+    let received = 0;
+    const parts = [];
+    for (const url of urls) {
+      let response;
+      try {
+        response = await fetch(url);
+      } catch (error) {
+        throw new DownloadError("could not load " + url + ": " + error.message);
+      }
+      if (!response.ok) throw new DownloadError("could not load " + url + ": HTTP " + response.status);
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        received += value.length;
+        onProgress(Math.min(received / total, 1));
+      }
+    }
+    const joined = new Uint8Array(received);
+    let offset = 0;
+    for (const part of parts) {
+      joined.set(part, offset);
+      offset += part.length;
+    }
+    return joined.buffer;
+  }
+
+  // With a plan, the weights need no TensorFlow.js: they download and decode while it loads.
+  let weightsLoad = null;
+
+  function startWeightsLoad() {
+    if (!config.model.plan || config.model.embedded) return null;
+    if (!weightsLoad) {
+      weightsLoad = fetchShards(config.model.shards, (fraction) => ui.progress(fraction))
+        .then((buffer) => decodeWeights(config.model.plan.weights, buffer));
+      weightsLoad.catch(() => { weightsLoad = null; }); // a retry downloads them again
+    }
+    return weightsLoad;
+  }
+
+  async function loadModel(weights) {
+    const plan = config.model.plan;
     if (config.model.embedded) {
       const embedded = JSON.parse(document.getElementById(config.model.embedded).textContent);
       const weights = await fetch("data:application/octet-stream;base64," + embedded.weightData);
+      const buffer = await weights.arrayBuffer();
+      if (plan) return preparePlan(plan, decodeWeights(plan.weights, buffer));
       return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: embedded.modelTopology,
-        weightSpecs: embedded.weightSpecs, weightData: await weights.arrayBuffer() }));
+        weightSpecs: embedded.weightSpecs, weightData: buffer }));
     }
+    if (plan) return preparePlan(plan, await weights);
     try {
       return await tf.loadLayersModel(config.model.url, {
         onProgress: (fraction) => ui.progress(fraction),
@@ -287,18 +490,20 @@
       throw new Error("this page was opened from a file; serve it over HTTP");
     }
     const started = performance.now();
+    const weights = startWeightsLoad();
+    // Core (and layers, for a model without a plan) download while the page picks a backend
+    // (checking WebGL takes ~15 ms here); the first choice's bundles then run after them.
+    const runtime = loadRoles(["core", "layers"]);
     const candidates = backend ? [] : backendCandidates(config.classifier.backend);
     if (candidates[0] === "wasm" && typeof WebAssembly === "object") preloadWasmBinary();
-    // The first choice's bundles download with core and layers (and run after them, in order),
-    // instead of after them; the page's <link rel=preload> hints have started the rest.
-    await loadRoles(["core", "layers", ...(BACKEND_ROLES[candidates[0]] || [])]);
+    await Promise.all([runtime, loadRoles(BACKEND_ROLES[candidates[0]] || [])]);
     if (!backend) {
       const chosen = await chooseBackend(candidates);
       backend = chosen.name;
       api.backend = backend;
       ui.backend(backend);
     }
-    model = await loadModel();
+    model = await loadModel(weights);
     const loadMs = performance.now() - started;
     performance.mark("tmbuild:model-loaded");
     ui.warming();

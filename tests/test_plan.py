@@ -1,0 +1,196 @@
+"""The plan: a Teachable Machine model flattened into fused steps the page runs without tf-layers.
+
+Whether the page's runner predicts what tf-layers predicts is checked in Chromium
+(test_plan_browser.py, and test_agreement.py against Teachable Machine's own library); here,
+what the build hands it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+
+import pytest
+from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export, tiny_model
+
+from tmbuild.export import read_export
+from tmbuild.plan import build_plan
+
+
+def _entries(export) -> list[dict]:
+    return [entry for entries, _ in export.weight_groups for entry in entries]
+
+
+def _plan(export):
+    plan, reason = build_plan(export.model_json["modelTopology"], _entries(export))
+    assert plan is not None, reason
+    return plan
+
+
+def _kinds(plan) -> Counter:
+    return Counter(
+        step["op"]
+        + ("+bn" if "batchnorm" in step else "")
+        + (f"+{step['activation']}" if "activation" in step and step["op"] != "activation" else "")
+        for step in plan.steps
+    )
+
+
+def _weight_names(step: dict) -> list[str]:
+    names = [step[key] for key in ("kernel", "bias", "gamma", "beta", "mean", "variance")
+             if key in step]  # fmt: skip
+    norm = step.get("batchnorm", {})
+    names += [norm[key] for key in ("gamma", "beta", "mean", "variance") if key in norm]
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_EXPORTS))
+def test_real_mobilenet_v2_exports_become_71_fused_steps(name):
+    plan = _plan(read_export(real_export(name)))
+    assert _kinds(plan) == {
+        "conv+bn+relu6": 18,  # expand convolutions and the first and last ones
+        "depthwise+bn+relu6": 17,
+        "conv+bn": 17,  # projections: no activation in MobileNetV2
+        "add": 10,  # residual connections
+        "pad": 5,  # before each stride-2 'valid' convolution
+        "mean": 1,
+        "dense+relu": 1,
+        "dense": 1,
+        "activation": 1,  # the softmax
+    }
+    assert plan.steps[-1] == {"op": "activation", "in": [70], "activation": "softmax", "free": [70]}
+    assert plan.output == 71
+
+
+@pytest.mark.parametrize("name", ["example", *sorted(IMAGE_EXPORTS)])
+def test_every_weight_is_used_once_and_every_value_is_read_before_it_is_freed(name):
+    path = EXAMPLE_EXPORT if name == "example" else real_export(name)
+    export = read_export(path)
+    plan = _plan(export)
+    used = [weight for step in plan.steps for weight in _weight_names(step)]
+    assert sorted(used) == sorted(entry["name"] for entry in _entries(export))
+    assert plan.weights == _entries(export)  # the shards' layout, in manifest order
+
+    freed: set[int] = set()
+    for index, step in enumerate(plan.steps, start=1):
+        assert all(0 <= value < index and value not in freed for value in step["in"])
+        freed.update(step.get("free", []))
+    assert 0 not in freed and plan.output not in freed  # the caller's input, the result
+    # Everything but the input and the output is freed by the end: no tensor outlives a call.
+    assert freed == set(range(1, len(plan.steps) + 1)) - {plan.output}
+
+
+def test_the_example_model_has_no_residual_blocks():
+    kinds = _kinds(_plan(read_export(EXAMPLE_EXPORT)))
+    assert kinds["add"] == 0 and kinds["conv+bn+relu6"] == 7 and kinds["depthwise+bn+relu6"] == 6
+
+
+def test_a_plan_is_plain_json_and_the_same_every_time():
+    export = read_export(EXAMPLE_EXPORT)
+    first = json.dumps(_plan(export).as_json(), sort_keys=True)
+    assert first == json.dumps(_plan(read_export(EXAMPLE_EXPORT)).as_json(), sort_keys=True)
+
+
+def _tiny():
+    topology, entries, _ = tiny_model()
+    return topology, entries
+
+
+def _functional(topology: dict) -> dict:
+    return topology["config"]["layers"][0]["config"]["layers"][0]["config"]
+
+
+def test_the_conftest_model_fuses_its_relu_convolution():
+    topology, entries = _tiny()
+    plan, reason = build_plan(topology, entries)
+    assert reason == ""
+    ops = [(step["op"], step.get("activation")) for step in plan.steps]
+    assert ops == [("conv", "relu"), ("mean", None), ("dense", "relu"), ("dense", None),
+                   ("activation", "softmax")]  # fmt: skip
+
+
+def test_a_convolution_read_twice_keeps_its_batch_norm_apart():
+    # conv → bn, and conv → add(bn, conv): folding the norm would change what add reads.
+    topology, entries = _tiny()
+    model = _functional(topology)
+    model["layers"].append({
+        "name": "norm", "class_name": "BatchNormalization",
+        "inbound_nodes": [[["Conv1", 0, 0, {}]]],
+        "config": {"name": "norm", "axis": -1, "epsilon": 0.001, "center": True, "scale": True},
+    })  # fmt: skip
+    model["layers"].append({
+        "name": "sum", "class_name": "Add", "config": {"name": "sum"},
+        "inbound_nodes": [[["norm", 0, 0, {}], ["Conv1", 0, 0, {}]]],
+    })  # fmt: skip
+    model["output_layers"] = [["sum", 0, 0]]
+    entries += [{"name": f"norm/{key}", "shape": [8], "dtype": "float32"}
+                for key in ("gamma", "beta", "moving_mean", "moving_variance")]  # fmt: skip
+    plan, reason = build_plan(topology, entries)
+    assert reason == ""
+    assert [step["op"] for step in plan.steps[:3]] == ["conv", "batchnorm", "add"]
+    assert plan.steps[2]["in"] == [2, 1]
+
+
+def test_layers_listed_out_of_order_are_followed_by_their_inputs():
+    topology, entries = _tiny()
+    model = _functional(topology)
+    model["layers"].reverse()
+    plan, reason = build_plan(topology, entries)
+    assert reason == "" and plan.steps[0]["op"] == "conv"
+
+
+def _change(mutate):
+    topology, entries = _tiny()
+    mutate(topology, entries)
+    return build_plan(topology, entries)
+
+
+def _set_conv(key, value):
+    return lambda topology, _: _functional(topology)["layers"][1]["config"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (_set_conv("data_format", "channels_first"), "layer Conv1 is channels_first"),
+        (_set_conv("padding", "causal"), "convolution Conv1 with padding causal"),
+        (_set_conv("activation", "selu"), "activation selu"),
+        (lambda _, entries: entries.pop(0), "weight Conv1/kernel is not in the manifest"),
+        (
+            lambda _, entries: entries.append({"name": "extra", "shape": [1], "dtype": "float32"}),
+            "the manifest's weight extra belongs to no layer",
+        ),
+        (
+            lambda _, entries: entries[0].__setitem__("shape", [1]),
+            "weight Conv1/kernel has shape",
+        ),
+        (lambda _, entries: entries[0].__setitem__("dtype", "int32"), "is not float32"),
+        (
+            lambda topology, _: _functional(topology)["layers"][1]["inbound_nodes"].append(
+                [["input_1", 0, 0, {}]]
+            ),
+            "layer Conv1 is shared",
+        ),
+        (
+            lambda topology, _: _functional(topology)["layers"][1].__setitem__(
+                "class_name", "MaxPooling2D"
+            ),
+            "layer kind MaxPooling2D (Conv1)",
+        ),
+        (lambda topology, _: topology.__setitem__("config", None), "unexpected topology"),
+    ],
+)
+def test_what_the_runner_cannot_run_gives_no_plan_and_says_why(mutate, reason):
+    plan, why = _change(mutate)
+    assert plan is None
+    assert reason in why
+
+
+def test_the_pose_and_audio_models_would_get_no_plan_or_a_trivial_one():
+    # They are refused before planning; the planner alone still says why it cannot run audio.
+    audio = real_export("audio2-2020") / "model.json"
+    model = json.loads(audio.read_text())
+    entries = [w for group in model["weightsManifest"] for w in group["weights"]]
+    plan, why = build_plan(copy.deepcopy(model["modelTopology"]), entries)
+    assert plan is None and "MaxPooling2D" in why

@@ -1,0 +1,138 @@
+"""The page's plan runner predicts what tf-layers predicts, in Chromium, on every real export.
+
+Two checks:
+- the same site: the page classifies generated images with its plan, then tf-layers (added to
+  the page for the test) loads the site's model.json and predicts the same pixels. Same weights
+  (float32, float16 or uint8 in the shards), so this covers the runner, its weight decoding and
+  the folded model.json (it must still load in tf-layers);
+- across builds: the plan page (batch norms folded) against a `model_runner: tf-layers` page
+  (the export's own topology and weights), float32, on the same images: the fold is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from browser import chromium, serve_site
+from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export
+
+from tmbuild.build import build
+from tmbuild.config import load_config
+from tmbuild.runtime import TFJS_VERSION, runtime_files
+
+pytestmark = pytest.mark.browser
+
+TOLERANCE = 1e-4  # float32 arithmetic in another order; a wrong weight is off by far more
+IMAGES = 4
+
+# Seeded pixels on canvases of exactly the model's size, so cropping changes nothing and the
+# runner and tf-layers see the same input.
+CLASSIFY = """async (count) => {
+  const info = await window.tmbuild.ready;
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const canvases = [];
+  for (let n = 0; n < count; n++) {
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = info.imageSize;
+    const context = canvas.getContext("2d");
+    const pixels = context.createImageData(info.imageSize, info.imageSize);
+    for (let i = 0; i < pixels.data.length; i++) pixels.data[i] = i % 4 === 3 ? 255 : next() * 256;
+    context.putImageData(pixels, 0, 0);
+    // Smooth regions as well as noise: a few large discs.
+    for (let d = 0; d < 6; d++) {
+      context.fillStyle = `rgb(${next() * 255},${next() * 255},${next() * 255})`;
+      context.beginPath();
+      context.arc(next() * info.imageSize, next() * info.imageSize, next() * info.imageSize / 3,
+        0, 2 * Math.PI);
+      context.fill();
+    }
+    canvases.push(canvas);
+  }
+  window.__canvases = canvases;
+  const results = [];
+  for (const canvas of canvases) {
+    const result = await window.tmbuild.classify(canvas);
+    results.push(info.labels.map((label) =>
+      result.predictions.find((p) => p.label === label).probability));
+  }
+  return results;
+}"""
+
+WITH_TF_LAYERS = """async () => {
+  await new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/test-tf-layers.js";
+    script.onload = resolve;
+    script.onerror = reject;
+    document.head.append(script);
+  });
+  const config = JSON.parse(document.getElementById("tmbuild-config").textContent);
+  const model = await tf.loadLayersModel(config.model.url);
+  const results = [];
+  for (const canvas of window.__canvases) {
+    const output = tf.tidy(() => model.predict(tf.expandDims(
+      tf.sub(tf.div(tf.cast(tf.browser.fromPixels(canvas), "float32"), 127), 1), 0)));
+    results.push(Array.from(await output.data()));
+    output.dispose();
+  }
+  model.dispose();
+  return results;
+}"""
+
+
+def _build(tmp_path: Path, name: str, quantize: str, runner: str = "plan") -> Path:
+    export = EXAMPLE_EXPORT if name == "example" else real_export(name)
+    output = tmp_path / f"{name}-{quantize}-{runner}"
+    config, _ = load_config(None, {"model_path": export, "output": output, "quantize": quantize})
+    build(replace(config, runtime=replace(config.runtime, model_runner=runner)))
+    return output
+
+
+def _page_predictions(site: Path, with_tf_layers: bool = False):
+    with serve_site(site) as url, chromium() as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url + "/")
+        config = page.evaluate("JSON.parse(document.getElementById('tmbuild-config').textContent)")
+        ours = page.evaluate(CLASSIFY, IMAGES)
+        theirs = page.evaluate(WITH_TF_LAYERS) if with_tf_layers else None
+        assert errors == []
+    return config, ours, theirs
+
+
+def _largest_difference(a: list[list[float]], b: list[list[float]]) -> float:
+    return max(abs(x - y) for row_a, row_b in zip(a, b, strict=True)
+               for x, y in zip(row_a, row_b, strict=True))  # fmt: skip
+
+
+CASES = [(name, "float16") for name in ["example", *sorted(IMAGE_EXPORTS)]] + [
+    ("brands6-imgs", "none"),
+    ("brands6-imgs", "uint8"),
+]
+
+
+@pytest.mark.parametrize(("name", "quantize"), CASES)
+def test_the_plan_predicts_what_tf_layers_predicts_from_the_same_files(tmp_path, name, quantize):
+    site = _build(tmp_path, name, quantize)
+    layers = next(f for f in runtime_files(TFJS_VERSION, "wasm") if f.role == "layers")
+    (site / "test-tf-layers.js").write_bytes(layers.read_bytes())
+    config, ours, theirs = _page_predictions(site, with_tf_layers=True)
+    assert config["model"]["plan"] is not None
+    assert not any("tf-layers" in s["url"] for s in config["runtime"]["scripts"])
+    steps = config["model"]["plan"]["steps"]
+    # float32 and float16 builds fold the batch norms into the convolutions; uint8 keeps them
+    # and the page folds them as it loads.
+    assert any("batchnorm" in step for step in steps) == (quantize == "uint8")
+    assert _largest_difference(ours, theirs) < TOLERANCE
+
+
+def test_folding_the_batch_norms_changes_no_prediction(tmp_path):
+    _, folded, _ = _page_predictions(_build(tmp_path, "brands6-imgs", "none"))
+    config, original, _ = _page_predictions(_build(tmp_path, "brands6-imgs", "none", "tf-layers"))
+    assert config["model"]["plan"] is None
+    assert any("tf-layers" in s["url"] for s in config["runtime"]["scripts"])
+    assert _largest_difference(folded, original) < TOLERANCE
