@@ -27,7 +27,8 @@ MODEL = "models/tm-my-image-model"
 FIRST_VISIT = re.compile(
     r"[^/]+\.(html|js)|assets/(?!tfjs/).+"
     r"|assets/tfjs/tf-(core|layers|backend-cpu|backend-webgl)\.min\.[0-9a-f]{12}\.js"
-    r"|models/[^/]+/[^/]+/(model\.json|group1-shard\d+of\d+\.[0-9a-f]{12}\.bin)"
+    # The page runs the model's plan: the shards, not model.json (tmbuild.plan).
+    r"|models/[^/]+/[^/]+/group1-shard\d+of\d+\.[0-9a-f]{12}\.bin"
 )
 
 
@@ -367,3 +368,18 @@ def test_first_visit_takes_the_webassembly_path_without_webgl(sites, tmp_path):
     )
     assert totals["first_visit"]["new"] == expected
     assert totals["first_visit"]["old"] == _totals(base)["first_visit"]
+
+
+def test_first_visit_counts_model_json_where_the_page_loads_it_with_tf_layers(sites, tmp_path):
+    base = sites["base"]
+    site = tmp_path / "layers"
+    shutil.copytree(base, site)
+    manifest = json.loads((site / "tmbuild-manifest.json").read_text())
+    assert manifest["model"]["runner"] == "plan"
+    manifest["model"]["runner"] = "tf-layers"
+    (site / "tmbuild-manifest.json").write_text(json.dumps(manifest))
+    totals = json.loads(run("diff", base, site, "--format", "json", "--exit-zero").output)
+    [model_json] = [f for p, f in _served(site).items() if p.endswith("/model.json")]
+    first_visit = totals["totals"]["first_visit"]
+    assert first_visit["new"] - first_visit["old"] == model_json["br"]
+    assert totals["model"] == {"runner": {"old": "plan", "new": "tf-layers"}}

@@ -35,14 +35,16 @@ MODEL_FIELDS = {
     "quantize": "quantisation",
     "weights_sha256": "weights",
     "bytes": "model bytes",
+    "runner": "model runner",
 }
 SITE_FIELDS = ("base_url", "runtime.source", "runtime.tfjs_version", "tmbuild_version")
 
 _HASHED_FILE = re.compile(rf"^(?P<stem>.+)\.[0-9a-f]{{{HASH_LENGTH}}}(?P<suffix>\.[^.]+)?$")
 _MODEL_FOLDER = re.compile(rf"^(models/[^/]+)/[^/]+-[0-9a-f]{{{DIRECTORY_HASH_LENGTH}}}/(.+)$")
-# A new visitor with hardware WebGL fetches TensorFlow.js core, layers, and the WebGL backend with
-# its CPU fallback, never the WebAssembly files (tmbuild.runtime explains the choice). Without
-# WebGL in the site, the WebAssembly backend with the SIMD binary every current browser takes.
+# A new visitor with hardware WebGL fetches TensorFlow.js core (and layers, which a site ships
+# only for a model without a plan) and the WebGL backend with its CPU fallback, never the
+# WebAssembly files (tmbuild.runtime explains the choice). Without WebGL in the site, the
+# WebAssembly backend with the SIMD binary every current browser takes.
 _WEBGL_SCRIPT = "assets/tfjs/tf-backend-webgl.min.js"
 _WASM_SCRIPT = "assets/tfjs/tf-backend-wasm.min.js"
 _USUAL_WASM_BINARY = "assets/tfjs/tfjs-backend-wasm-simd.wasm"
@@ -237,7 +239,7 @@ def compare(old: Manifest, new: Manifest) -> DiffResult:
         for field in SITE_FIELDS
         if old.site[field] != new.site[field]
     ]
-    return DiffResult(changes, model, site, _totals(old.files), _totals(new.files))
+    return DiffResult(changes, model, site, _totals(old), _totals(new))
 
 
 def _by_logical_name(files: dict[str, FileEntry]) -> dict[str, FileEntry]:
@@ -253,31 +255,33 @@ def _by_logical_name(files: dict[str, FileEntry]) -> dict[str, FileEntry]:
     return paired
 
 
-def _totals(files: dict[str, FileEntry]) -> dict[str, int]:
-    entries = list(files.values())
+def _totals(manifest: Manifest) -> dict[str, int]:
+    entries = list(manifest.files.values())
     totals = {"files": len(entries)}
     totals.update((size, sum(getattr(entry, size) for entry in entries)) for size in SIZES)
     named = [(logical_name(entry.path), entry) for entry in entries]
     has_webgl = any(name == _WEBGL_SCRIPT for name, _ in named)
+    # Manifests from before the plan have no runner: their pages loaded model.json.
+    planned = manifest.model.get("runner") == "plan"
     totals["first_visit"] = sum(
-        entry.br for name, entry in named if _fetched_on_first_visit(name, has_webgl)
+        entry.br for name, entry in named if _fetched_on_first_visit(name, has_webgl, planned)
     )
     return totals
 
 
-def _fetched_on_first_visit(name: str, has_webgl: bool) -> bool:
+def _fetched_on_first_visit(name: str, has_webgl: bool, planned: bool) -> bool:
     """Whether a new visitor's browser downloads this file on opening the page.
 
-    It does the page, its scripts, styles and images, the runtime it needs, model.json and the
-    weight shards; never metadata.json (the labels are in the page) or the host's files
-    (`_headers`, `.nojekyll`, ...).
+    It does the page, its scripts, styles and images, the runtime it needs, the weight shards
+    and, without a plan (tmbuild.plan), model.json; never metadata.json (the labels are in the
+    page) or the host's files (`_headers`, `.nojekyll`, ...).
     """
     if name.startswith("assets/tfjs/") and name.endswith(".wasm"):
         return not has_webgl and name == _USUAL_WASM_BINARY
     if name == _WASM_SCRIPT:
         return not has_webgl
     if name.startswith("models/"):
-        return name.endswith(("/model.json", ".bin"))
+        return name.endswith(".bin") or (not planned and name.endswith("/model.json"))
     # At the top: pages and scripts (a service worker must live there), not host configuration.
     return name.startswith("assets/") or ("/" not in name and name.endswith((".html", ".js")))
 

@@ -49,6 +49,8 @@ def build_manifest(
             "quantize": config.model.quantize,
             "weights_sha256": model.weights_sha256,
             "bytes": model.total_bytes,
+            # plan: the page runs tmbuild.plan's steps; tf-layers: it loads model.json.
+            "runner": "plan" if model.plan else "tf-layers",
         },
         "runtime": {"source": config.runtime.source, "tfjs_version": config.runtime.tfjs_version},
         "base_url": config.base_url,
