@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,8 @@ def test_opened_from_disk_it_classifies_like_the_served_build(
 
 
 @pytest.mark.browser
-def test_a_real_float16_export_works_from_disk(tmp_path):
+@pytest.mark.parametrize("runner", ["plan", "tf-layers"])
+def test_a_real_float16_export_works_from_disk(tmp_path, runner):
     config, _ = load_config(
         None,
         {
@@ -138,8 +140,11 @@ def test_a_real_float16_export_works_from_disk(tmp_path):
             "single_file": True,
         },
     )
-    result = build(config)
+    result = build(replace(config, runtime=replace(config.runtime, model_runner=runner)))
     [name] = result.files
+    html = result.files[name].decode("utf-8")
+    # With a plan the page carries the weights only; tf-layers also needs the topology.
+    assert ('"modelTopology"' in html) == (runner == "tf-layers")
     with chromium(NO_WEBGL_ARGS) as context:
         page = context.new_page()
         page.goto((tmp_path / "out" / name).as_uri())

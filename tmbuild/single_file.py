@@ -3,8 +3,9 @@
 Opened from disk, a page has no server: every URL it would fetch must already be inside it. The
 site is rendered as usual, then folded: the stylesheet and page script inline, images as data:
 URLs, the runtime scripts as inert text blocks the page runs when it picks a backend, the WASM
-binaries as data: URLs, and the model (topology, weight specs and weights) as one JSON block
-loaded with `tf.io.fromMemory`. Working on the rendered page keeps template overrides working.
+binaries as data: URLs, and the weights as one JSON block (with the topology and weight specs,
+loaded with `tf.io.fromMemory`, for a model without a plan). Working on the rendered page keeps
+template overrides working.
 """
 
 from __future__ import annotations
@@ -80,18 +81,20 @@ def _fold_runtime(config: dict, files: dict[str, bytes], urls: dict[str, str]) -
 
 
 def _model(model: ModelFiles) -> dict:
-    """model.json's topology and weight specs, and every shard's bytes in manifest order."""
+    """Every shard's bytes in manifest order; and, for tf-layers, the topology and specs.
+
+    With a plan (tmbuild.plan) the page's configuration already describes the weights.
+    """
     model_json = json.loads(model.files[model.model_json_path])
     folder = dirname(model.model_json_path)
     specs, weights = [], b""
     for group in model_json["weightsManifest"]:
         specs.extend(group["weights"])
         weights += b"".join(model.files[f"{folder}/{path}"] for path in group["paths"])
-    return {
-        "modelTopology": model_json["modelTopology"],
-        "weightSpecs": specs,
-        "weightData": base64.b64encode(weights).decode("ascii"),
-    }
+    embedded = {"weightData": base64.b64encode(weights).decode("ascii")}
+    if model.plan is None:
+        embedded.update(modelTopology=model_json["modelTopology"], weightSpecs=specs)
+    return embedded
 
 
 def _block(kind: str, element_id: str, text: str) -> str:
