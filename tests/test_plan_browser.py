@@ -136,3 +136,16 @@ def test_folding_the_batch_norms_changes_no_prediction(tmp_path):
     assert config["model"]["plan"] is None
     assert any("tf-layers" in s["url"] for s in config["runtime"]["scripts"])
     assert _largest_difference(folded, original) < TOLERANCE
+
+
+def test_float16_weights_decode_the_same_without_float16array(tmp_path):
+    # Browsers before Float16Array (Safari 17, Firefox 128) take the page's own table.
+    site = _build(tmp_path, "brands6-imgs", "float16")
+    _, native, _ = _page_predictions(site)
+    with serve_site(site) as url, chromium() as context:
+        page = context.new_page()
+        page.add_init_script("delete window.Float16Array;")
+        page.goto(url + "/")
+        assert page.evaluate("typeof Float16Array") == "undefined"
+        table = page.evaluate(CLASSIFY, IMAGES)
+    assert table == native  # both exact: every float16 is a float32
