@@ -2,7 +2,9 @@
 
 `models/<name>/<version>-<hash8>/` holds model.json (its weight paths rewritten to hashed shard
 names), the re-sharded and optionally quantised weights, and metadata.json. Every name changes
-when any byte of the model does, so all of it can be cached forever.
+when any byte of the model does, so all of it can be cached forever. For the page's plan runner
+(tmbuild.plan) the batch norms are folded into their convolutions first (tmbuild.fold): still a
+layers model, with fewer layers and weights.
 """
 
 from __future__ import annotations
