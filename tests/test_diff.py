@@ -19,7 +19,7 @@ from diff_helpers import (
 )
 
 from tmbuild.diff import logical_name
-from tmbuild.diff_report import format_delta, format_size
+from tmbuild.sizes import format_delta, format_size
 
 MODEL = "models/tm-my-image-model"
 # What a browser with WebGL downloads on a first visit (see tmbuild.diff): the page, the

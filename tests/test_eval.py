@@ -236,7 +236,7 @@ def test_compare_quantized_and_robustness_on_a_subset(tmp_path, monkeypatch):
         half_accuracy - report["accuracy"], abs=2e-6
     )
     line = next(line for line in result.stdout.splitlines() if line.startswith("float16 "))
-    assert line.startswith("float16 weights (2.1 MB → 1.1 MB): top-1 agreement ")
+    assert line.startswith("float16 weights (2.12 MB → 1.09 MB): top-1 agreement ")
 
     robustness = report["robustness"]
     rows = robustness["perturbations"]

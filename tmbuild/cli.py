@@ -13,6 +13,7 @@ import click
 
 from tmbuild import __version__
 from tmbuild.errors import TmbuildError
+from tmbuild.sizes import format_size
 
 log = logging.getLogger("tmbuild")
 DEFAULT_CONFIG = "site.yaml"
@@ -165,13 +166,14 @@ def build(config_path, model_path, quantize, base_url, strict, output, single_fi
         [name] = result.files
         click.echo(
             f"Built {config.display_path(config.output / name)} in {result.seconds:.2f} s: "
-            f"one file, {_megabytes(result.raw_bytes)}; it opens from disk, no server needed"
+            f"one file, {format_size(result.raw_bytes)}; it opens from disk, no server needed"
         )
     elif not quiet:
         count = sum(1 for p in result.files if not p.endswith((".gz", ".br")))
         click.echo(
             f"Built {config.display_path(config.output)}/ in {result.seconds:.2f} s: "
-            f"{count} files, {_megabytes(result.raw_bytes)} ({_megabytes(result.brotli_bytes)} br)"
+            f"{count} files, {format_size(result.raw_bytes)} "
+            f"({format_size(result.brotli_bytes)} br)"
         )
 
 
@@ -391,10 +393,6 @@ class _progress:
     def __exit__(self, *exc_info) -> None:
         if self.enabled and self.count:
             click.echo("\r" + " " * 60 + "\r", err=True, nl=False)
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.2f} MB" if size >= 100_000 else f"{size / 1000:.1f} kB"
 
 
 # The model-quality commands live in their own module; importing it registers them.

@@ -16,6 +16,7 @@ import jinja2
 from tmbuild import __version__
 from tmbuild.metrics import lowest_useful_threshold
 from tmbuild.perturb import COLLAPSE_DROP
+from tmbuild.sizes import format_size
 
 TEMPLATE = "eval_report.html"
 MAX_MISTAKES_SHOWN = 100
@@ -357,7 +358,7 @@ def _points(drop: float | None) -> str:
 
 
 def _size(size: int | None) -> str:
-    return "?" if size is None else f"{size / 1_000_000:.1f} MB"
+    return "?" if size is None else format_size(size)
 
 
 def _signed(change: float | None) -> str:
