@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser import chromium, serve_site
-from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export
+from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export, tiny_model, write_export
 
 from tmbuild.build import build
 from tmbuild.config import load_config
@@ -149,3 +150,49 @@ def test_float16_weights_decode_the_same_without_float16array(tmp_path):
         assert page.evaluate("typeof Float16Array") == "undefined"
         table = page.evaluate(CLASSIFY, IMAGES)
     assert table == native  # both exact: every float16 is a float32
+
+
+def _export_with_standalone_steps(folder: Path) -> Path:
+    """The conftest model, its convolution read twice: a batch norm, an add and a tanh of their own.
+
+    conv → norm → add(norm, conv) → tanh: nothing can be fused into the convolution, so the
+    runner's standalone batchnorm, add and activation steps run, in a model tf-layers loads too.
+    """
+    topology, entries, data = tiny_model(labels=2, image_size=32)
+    model = topology["config"]["layers"][0]["config"]["layers"][0]["config"]
+    model["layers"][1]["config"]["activation"] = "linear"
+    model["layers"] += [
+        {"name": "norm", "class_name": "BatchNormalization",
+         "inbound_nodes": [[["Conv1", 0, 0, {}]]],
+         "config": {"name": "norm", "axis": -1, "epsilon": 0.001, "center": True, "scale": True}},
+        {"name": "sum", "class_name": "Add", "config": {"name": "sum"},
+         "inbound_nodes": [[["norm", 0, 0, {}], ["Conv1", 0, 0, {}]]]},
+        {"name": "squash", "class_name": "Activation",
+         "config": {"name": "squash", "activation": "tanh"},
+         "inbound_nodes": [[["sum", 0, 0, {}]]]},
+    ]  # fmt: skip
+    model["output_layers"] = [["squash", 0, 0]]
+    rng = np.random.default_rng(7)
+    norm = [rng.uniform(0.5, 2, 8), rng.standard_normal(8), rng.standard_normal(8) * 0.1,
+            rng.uniform(0.5, 2, 8)]  # fmt: skip
+    for key, values in zip(("gamma", "beta", "moving_mean", "moving_variance"), norm, strict=True):
+        entries.append({"name": f"norm/{key}", "shape": [8], "dtype": "float32"})
+        data += values.astype("<f4").tobytes()
+    model_json = {"modelTopology": topology,
+                  "weightsManifest": [{"paths": ["weights.bin"], "weights": entries}]}  # fmt: skip
+    write_export(folder, model_json=model_json)
+    (folder / "weights.bin").write_bytes(data)
+    return folder
+
+
+def test_standalone_batch_norm_add_and_activation_steps_match_tf_layers(tmp_path):
+    export = _export_with_standalone_steps(tmp_path / "export")
+    output = tmp_path / "site"
+    config, _ = load_config(None, {"model_path": export, "output": output})
+    build(config)
+    layers = next(f for f in runtime_files(TFJS_VERSION, "wasm") if f.role == "layers")
+    (output / "test-tf-layers.js").write_bytes(layers.read_bytes())
+    config, ours, theirs = _page_predictions(output, with_tf_layers=True)
+    ops = [step["op"] for step in config["model"]["plan"]["steps"]]
+    assert ops[:4] == ["conv", "batchnorm", "add", "activation"]
+    assert _largest_difference(ours, theirs) < TOLERANCE
