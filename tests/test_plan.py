@@ -12,8 +12,10 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export, tiny_model
+from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export, tiny_model, write_export
 
+from tmbuild.build import build
+from tmbuild.config import load_config
 from tmbuild.export import read_export
 from tmbuild.plan import build_plan
 
@@ -194,3 +196,20 @@ def test_the_pose_and_audio_models_would_get_no_plan_or_a_trivial_one():
     entries = [w for group in model["weightsManifest"] for w in group["weights"]]
     plan, why = build_plan(copy.deepcopy(model["modelTopology"]), entries)
     assert plan is None and "MaxPooling2D" in why
+
+
+def test_a_model_without_a_plan_builds_with_tf_layers_and_says_so(tmp_path, caplog):
+    topology, entries, _ = tiny_model()
+    _functional(topology)["layers"][1]["config"]["activation"] = "selu"  # no fused op for it
+    export = write_export(
+        tmp_path / "export",
+        model_json={"modelTopology": topology,
+                    "weightsManifest": [{"paths": ["weights.bin"], "weights": entries}]},
+    )  # fmt: skip
+    config, _ = load_config(None, {"model_path": export, "output": tmp_path / "site"})
+    result = build(config, write=False)
+    assert result.model.plan is None
+    assert any("tf-layers" in path for path in result.files)
+    [message] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert message.endswith("the page will load tf-layers (86 kB more, slower predictions) to "
+                            "run this model: activation selu")  # fmt: skip

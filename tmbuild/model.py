@@ -115,7 +115,13 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     if config.runtime.model_runner == "tf-layers":
         plan, no_plan_reason = None, "runtime.model_runner is tf-layers"
     elif plan is None:
-        log.info("%s: the page loads tf-layers for this model: %s", export.location, no_plan_reason)
+        # Not an error, but a slower, larger page than usual: worth a line, and a report.
+        log.warning(
+            "%s: the page will load tf-layers (86 kB more, slower predictions) to run this "
+            "model: %s",
+            export.location,
+            no_plan_reason,
+        )
     return ModelFiles(
         name=name,
         directory=directory,
