@@ -196,3 +196,17 @@ def test_standalone_batch_norm_add_and_activation_steps_match_tf_layers(tmp_path
     ops = [step["op"] for step in config["model"]["plan"]["steps"]]
     assert ops[:4] == ["conv", "batchnorm", "add", "activation"]
     assert _largest_difference(ours, theirs) < TOLERANCE
+
+
+def test_a_grayscale_96_pixel_model_runs_from_its_plan_as_in_tf_layers(tmp_path):
+    # The tiny image model: one channel, 96×96; the page turns colour images into luma first.
+    export = write_export(tmp_path / "export", image_size=96, grayscale=True)
+    sites = {}
+    for runner in ("plan", "tf-layers"):
+        config, _ = load_config(None, {"model_path": export, "output": tmp_path / runner})
+        build(replace(config, runtime=replace(config.runtime, model_runner=runner)))
+        sites[runner] = _page_predictions(tmp_path / runner)
+    (planned, ours, _), (layers, theirs, _) = sites["plan"], sites["tf-layers"]
+    assert planned["model"]["plan"] is not None and layers["model"]["plan"] is None
+    assert planned["model"]["grayscale"] is True
+    assert _largest_difference(ours, theirs) < TOLERANCE
