@@ -343,9 +343,6 @@
     return { kernel: tf.tensor(folded, shape), bias: tf.tensor1d(shift) };
   }
 
-  const ACTIVATIONS = { relu: "relu", relu6: "relu6", sigmoid: "sigmoid", elu: "elu",
-    softmax: "softmax", tanh: "tanh" };
-
   // Tensors for each step, made once; the runner then only calls ops.
   function preparePlan(plan, weights) {
     const tensors = [];
@@ -393,8 +390,8 @@
         return tf.fused.matMul({ a: x, b: step.kernel, bias: step.bias, activation });
       case "batchnorm":
         return tf.batchNorm(x, step.mean, step.variance, step.beta, step.gamma, step.epsilon);
-      case "activation":
-        return tf[ACTIVATIONS[step.activation]](x);
+      case "activation": // one of tmbuild.plan's STANDALONE_ACTIVATIONS, each a tf op
+        return tf[step.activation](x);
       case "pad":
         return tf.pad(x, step.padding);
       case "add":
