@@ -153,6 +153,25 @@ def tiny_model(labels: int = 2, image_size: int = 32, channels: int = 3, seed: i
     return topology, entries, data
 
 
+def tiny_model_base(topology: dict) -> dict:
+    """The config of tiny_model's functional base (input_1 → Conv1), to add layers to."""
+    return topology["config"]["layers"][0]["config"]["layers"][0]["config"]
+
+
+# A batch norm's settings as tfjs-layers 1.x exports write them (MobileNetV2's epsilon).
+BATCH_NORM = {"axis": -1, "epsilon": 0.001, "center": True, "scale": True}
+
+
+def functional_layer(kind: str, name: str, sources: list[str], **config) -> dict:
+    """A layer of a functional model reading the first output of each layer in `sources`."""
+    return {
+        "name": name,
+        "class_name": kind,
+        "inbound_nodes": [[[source, 0, 0, {}] for source in sources]],
+        "config": {"name": name, **config},
+    }
+
+
 def write_export(
     folder: Path,
     labels: list | None = None,

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import real_export, tiny_model
+from conftest import BATCH_NORM, functional_layer, real_export, tiny_model, tiny_model_base
 
 from tmbuild.build import build
 from tmbuild.config import load_config
@@ -16,14 +16,14 @@ from tmbuild.fold import fold_batch_norms
 from tmbuild.plan import build_plan
 from tmbuild.weights import Weight, decode_weights
 
-EPSILON = 0.001
+EPSILON = BATCH_NORM["epsilon"]
 
 
 def _with_norm(depthwise: bool):
     """The conftest model with a batch norm (and ReLU6) after a bias-free convolution."""
     topology, entries, data = tiny_model()
     weights = decode_weights(entries, data)
-    model = topology["config"]["layers"][0]["config"]["layers"][0]["config"]
+    model = tiny_model_base(topology)
     conv = model["layers"][1]
     conv["config"].update(activation="linear", use_bias=False)
     if depthwise:
@@ -31,11 +31,9 @@ def _with_norm(depthwise: bool):
         conv["config"]["depth_multiplier"] = 1
     channels = 3 if depthwise else 8
     model["layers"] += [
-        {"name": "bn", "class_name": "BatchNormalization", "inbound_nodes": [[["Conv1", 0, 0, {}]]],
-         "config": {"name": "bn", "axis": -1, "epsilon": EPSILON, "center": True, "scale": True}},
-        {"name": "relu", "class_name": "ReLU", "inbound_nodes": [[["bn", 0, 0, {}]]],
-         "config": {"name": "relu", "max_value": 6}},
-    ]  # fmt: skip
+        functional_layer("BatchNormalization", "bn", ["Conv1"], **BATCH_NORM),
+        functional_layer("ReLU", "relu", ["bn"], max_value=6),
+    ]
     model["output_layers"] = [["relu", 0, 0]]
     rng = np.random.default_rng(1)
     kernel = rng.standard_normal((3, 3, 3, 1 if depthwise else 8)).astype(np.float32)
@@ -80,7 +78,7 @@ def test_a_folded_norm_is_a_scale_and_shift_per_output_channel(depthwise):
     # The new bias comes right after its kernel; the norm layer is gone and ReLU reads Conv1.
     names = [w.name for w in folded]
     assert names[names.index(name) + 1] == "Conv1/bias"
-    model = folded_topology["config"]["layers"][0]["config"]["layers"][0]["config"]
+    model = tiny_model_base(folded_topology)
     assert [layer["name"] for layer in model["layers"]] == ["input_1", "Conv1", "relu"]
     assert model["layers"][1]["config"]["use_bias"] is True
     assert model["layers"][2]["inbound_nodes"] == [[["Conv1", 0, 0, {}]]]

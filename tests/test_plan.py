@@ -12,7 +12,16 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export, tiny_model, write_export
+from conftest import (
+    BATCH_NORM,
+    EXAMPLE_EXPORT,
+    IMAGE_EXPORTS,
+    functional_layer,
+    real_export,
+    tiny_model,
+    tiny_model_base,
+    write_export,
+)
 
 from tmbuild.build import build
 from tmbuild.config import load_config
@@ -99,10 +108,6 @@ def _tiny():
     return topology, entries
 
 
-def _functional(topology: dict) -> dict:
-    return topology["config"]["layers"][0]["config"]["layers"][0]["config"]
-
-
 def test_the_conftest_model_fuses_its_relu_convolution():
     topology, entries = _tiny()
     plan, reason = build_plan(topology, entries)
@@ -115,16 +120,11 @@ def test_the_conftest_model_fuses_its_relu_convolution():
 def test_a_convolution_read_twice_keeps_its_batch_norm_apart():
     # conv → bn, and conv → add(bn, conv): folding the norm would change what add reads.
     topology, entries = _tiny()
-    model = _functional(topology)
-    model["layers"].append({
-        "name": "norm", "class_name": "BatchNormalization",
-        "inbound_nodes": [[["Conv1", 0, 0, {}]]],
-        "config": {"name": "norm", "axis": -1, "epsilon": 0.001, "center": True, "scale": True},
-    })  # fmt: skip
-    model["layers"].append({
-        "name": "sum", "class_name": "Add", "config": {"name": "sum"},
-        "inbound_nodes": [[["norm", 0, 0, {}], ["Conv1", 0, 0, {}]]],
-    })  # fmt: skip
+    model = tiny_model_base(topology)
+    model["layers"] += [
+        functional_layer("BatchNormalization", "norm", ["Conv1"], **BATCH_NORM),
+        functional_layer("Add", "sum", ["norm", "Conv1"]),
+    ]
     model["output_layers"] = [["sum", 0, 0]]
     entries += [{"name": f"norm/{key}", "shape": [8], "dtype": "float32"}
                 for key in ("gamma", "beta", "moving_mean", "moving_variance")]  # fmt: skip
@@ -136,7 +136,7 @@ def test_a_convolution_read_twice_keeps_its_batch_norm_apart():
 
 def test_layers_listed_out_of_order_are_followed_by_their_inputs():
     topology, entries = _tiny()
-    model = _functional(topology)
+    model = tiny_model_base(topology)
     model["layers"].reverse()
     plan, reason = build_plan(topology, entries)
     assert reason == "" and plan.steps[0]["op"] == "conv"
@@ -149,7 +149,10 @@ def _change(mutate):
 
 
 def _set_conv(key, value):
-    return lambda topology, _: _functional(topology)["layers"][1]["config"].__setitem__(key, value)
+    def mutate(topology, _):
+        tiny_model_base(topology)["layers"][1]["config"][key] = value
+
+    return mutate
 
 
 @pytest.mark.parametrize(
@@ -169,13 +172,13 @@ def _set_conv(key, value):
         ),
         (lambda _, entries: entries[0].__setitem__("dtype", "int32"), "is not float32"),
         (
-            lambda topology, _: _functional(topology)["layers"][1]["inbound_nodes"].append(
+            lambda topology, _: tiny_model_base(topology)["layers"][1]["inbound_nodes"].append(
                 [["input_1", 0, 0, {}]]
             ),
             "layer Conv1 is shared",
         ),
         (
-            lambda topology, _: _functional(topology)["layers"][1].__setitem__(
+            lambda topology, _: tiny_model_base(topology)["layers"][1].__setitem__(
                 "class_name", "MaxPooling2D"
             ),
             "layer kind MaxPooling2D (Conv1)",
@@ -200,7 +203,7 @@ def test_the_pose_and_audio_models_would_get_no_plan_or_a_trivial_one():
 
 def test_a_model_without_a_plan_builds_with_tf_layers_and_says_so(tmp_path, caplog):
     topology, entries, _ = tiny_model()
-    _functional(topology)["layers"][1]["config"]["activation"] = "selu"  # no fused op for it
+    tiny_model_base(topology)["layers"][1]["config"]["activation"] = "selu"  # no fused op for it
     export = write_export(
         tmp_path / "export",
         model_json={"modelTopology": topology,

@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import chromium, serve_site
-from conftest import EXAMPLE_EXPORT, IMAGE_EXPORTS, real_export, tiny_model, write_export
+from conftest import (
+    BATCH_NORM,
+    EXAMPLE_EXPORT,
+    IMAGE_EXPORTS,
+    functional_layer,
+    real_export,
+    tiny_model,
+    tiny_model_base,
+    write_export,
+)
 
 from tmbuild.build import build
 from tmbuild.config import load_config
@@ -159,18 +168,13 @@ def _export_with_standalone_steps(folder: Path) -> Path:
     runner's standalone batchnorm, add and activation steps run, in a model tf-layers loads too.
     """
     topology, entries, data = tiny_model(labels=2, image_size=32)
-    model = topology["config"]["layers"][0]["config"]["layers"][0]["config"]
+    model = tiny_model_base(topology)
     model["layers"][1]["config"]["activation"] = "linear"
     model["layers"] += [
-        {"name": "norm", "class_name": "BatchNormalization",
-         "inbound_nodes": [[["Conv1", 0, 0, {}]]],
-         "config": {"name": "norm", "axis": -1, "epsilon": 0.001, "center": True, "scale": True}},
-        {"name": "sum", "class_name": "Add", "config": {"name": "sum"},
-         "inbound_nodes": [[["norm", 0, 0, {}], ["Conv1", 0, 0, {}]]]},
-        {"name": "squash", "class_name": "Activation",
-         "config": {"name": "squash", "activation": "tanh"},
-         "inbound_nodes": [[["sum", 0, 0, {}]]]},
-    ]  # fmt: skip
+        functional_layer("BatchNormalization", "norm", ["Conv1"], **BATCH_NORM),
+        functional_layer("Add", "sum", ["norm", "Conv1"]),
+        functional_layer("Activation", "squash", ["sum"], activation="tanh"),
+    ]
     model["output_layers"] = [["squash", 0, 0]]
     rng = np.random.default_rng(7)
     norm = [rng.uniform(0.5, 2, 8), rng.standard_normal(8), rng.standard_normal(8) * 0.1,
