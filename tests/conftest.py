@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tmbuild.build import build
+from tmbuild.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(
     os.environ.get("TMBUILD_FIXTURES", ROOT.parent / "shared" / "fixtures" / "tm-exports")
@@ -213,6 +216,15 @@ def write_export(
 @pytest.fixture
 def tiny_export(tmp_path: Path) -> Path:
     return write_export(tmp_path / "export")
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory) -> Path:
+    """The example site (site.yaml at the root), built once per test module; read it only."""
+    output = tmp_path_factory.mktemp("site") / "dist"
+    config, _ = load_config(ROOT / "site.yaml", {"output": output})
+    build(config)
+    return output
 
 
 @pytest.fixture

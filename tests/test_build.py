@@ -36,14 +36,6 @@ def _tree(folder: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.fixture(scope="module")
-def example_site(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("site") / "dist"
-    config, _ = load_config(ROOT / "site.yaml", {"output": output})
-    build(config)
-    return output
-
-
 def test_output_layout(example_site):
     files = _tree(example_site)
     paths = set(files)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from browser import CLASSIFY_SAMPLE, chromium, serve_site
@@ -18,14 +17,6 @@ SAMPLES = ROOT / "examples" / "samples"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("site") / "dist"
-    config, _ = load_config(ROOT / "site.yaml", {"output": output})
-    build(config)
-    return output
-
-
-@pytest.fixture(scope="module")
 def context():
     # One browser for the module: Playwright's sync API cannot run two at once.
     with chromium() as context:
@@ -33,8 +24,8 @@ def context():
 
 
 @pytest.fixture(scope="module")
-def page(site, context):
-    with serve_site(site) as url:
+def page(example_site, context):
+    with serve_site(example_site) as url:
         page = context.new_page()
         page.goto(url + "/")
         page.evaluate("window.tmbuild.ready")
