@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs, then run all of it. CI runs exactly this.
-#   - a virtual environment in .venv with tmbuild and its test and tfjs extras
+#   - a virtual environment in .venv with tmbuild and its test, tfjs, eval and kernels extras
 #   - Debian's chromium for the browser tests (playwright cannot download browsers here)
 #   - the pinned TensorFlow.js files, fetched once into the user cache and verified
 set -euo pipefail
@@ -18,7 +18,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test,tfjs,eval]'
+.venv/bin/python -m pip install -q -e '.[test,tfjs,eval,kernels]'
 
 .venv/bin/tmbuild fetch-runtime
 
