@@ -60,10 +60,12 @@ def test_example_page_classifies_every_sample(tmp_path, args):
         assert problems == []  # no CSP violations, no script errors
 
 
-@pytest.mark.parametrize("runner", ["plan", "tf-layers"])
-def test_preloaded_files_are_downloaded_once_and_used(tmp_path, runner):
+@pytest.mark.parametrize(
+    ("runner", "kernels"), [("plan", True), ("plan", False), ("tf-layers", False)]
+)
+def test_preloaded_files_are_downloaded_once_and_used(tmp_path, runner, kernels):
     config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
-    build(replace(config, runtime=replace(config.runtime, model_runner=runner)))
+    build(replace(config, runtime=replace(config.runtime, model_runner=runner, kernels=kernels)))
     site = tmp_path / "dist"
     with serve_site(site) as url, chromium() as context:
         page = context.new_page()
@@ -77,23 +79,27 @@ def test_preloaded_files_are_downloaded_once_and_used(tmp_path, runner):
         preloaded = page.eval_on_selector_all(
             "link[rel=preload]", "links => links.map((link) => link.href)"
         )
-    # core and the shard from the page (and layers and model.json without a plan); the WASM
-    # binary from the script, once it knows WASM comes first (software WebGL here)
+    binaries = [r.rsplit("/", 1)[1].split(".")[0] for r in requests if r.endswith(".wasm")]
     layers_files = [r for r in requests if r.endswith("/model.json") or "tf-layers" in r]
-    if runner == "plan":
-        assert len(preloaded) == 3
-        assert layers_files == []  # the plan needs neither
+    if kernels:
+        # tmbuild's kernels and the shard, from the page; no TensorFlow.js at all.
+        assert [link.rsplit("/", 1)[1].split(".")[0] for link in preloaded] == [
+            "kernels", "group1-shard1of1"
+        ]  # fmt: skip
+        assert [r for r in requests if "/assets/tfjs/" in r] == []
+        assert binaries == ["kernels"]
     else:
-        assert len(preloaded) == 5
-        assert len(layers_files) == 2
-    assert preloaded[-1].endswith(".wasm")
+        # core and the shard from the page (and layers and model.json without a plan); the
+        # WASM binary from the script, once it knows WASM comes first (software WebGL here).
+        assert len(preloaded) == (3 if runner == "plan" else 5)
+        assert len(layers_files) == (0 if runner == "plan" else 2)
+        assert preloaded[-1].endswith(".wasm")
+        # WASM without threads by default (runtime.wasm_threads: false): one SIMD binary.
+        assert binaries == ["tfjs-backend-wasm-simd"]
     assert set(preloaded) <= set(requests)
     repeated = {request for request in requests if requests.count(request) > 1}
     assert repeated == set()  # each preload was handed to the request that wanted it
     assert [m for m in messages if "preload" in m.lower()] == []
-    # WASM without threads by default (runtime.wasm_threads: false): one SIMD binary.
-    binaries = [r.rsplit("/", 1)[1].split(".")[0] for r in requests if r.endswith(".wasm")]
-    assert binaries == ["tfjs-backend-wasm-simd"]
 
 
 def test_wasm_threads_are_used_when_the_site_opts_in(tmp_path):

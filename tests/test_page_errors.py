@@ -34,6 +34,14 @@ def site(tmp_path_factory) -> Path:
     return _build(tmp_path_factory.mktemp("site") / "dist")
 
 
+@pytest.fixture(scope="module")
+def tensorflow_site(tmp_path_factory, site) -> Path:
+    """The example without tmbuild's kernels: the page loads TensorFlow.js's WASM backend."""
+    config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path_factory.mktemp("tf") / "dist"})
+    build(replace(config, runtime=replace(config.runtime, kernels=False)))
+    return config.output
+
+
 def _csp(site: Path) -> str:
     rules = parse_headers_file((site / "_headers").read_text())
     return next(v for _, headers in rules for k, v in headers if k == "Content-Security-Policy")
@@ -96,10 +104,12 @@ def test_without_javascript_the_page_says_so(site):
 
 @browser
 @pytest.mark.parametrize(
-    "blocked", ["**/group1-shard*.bin", "**/tf-core.min.*.js"], ids=["shard", "runtime-script"]
+    ("blocked", "kernels"),
+    [("**/group1-shard*.bin", True), ("**/kernels.*.wasm", True), ("**/tf-core.min.*.js", False)],
+    ids=["shard", "kernels", "runtime-script"],
 )
-def test_download_failure_offers_a_retry_that_works(site, blocked):
-    with serve_site(site) as url, chromium() as context:
+def test_download_failure_offers_a_retry_that_works(site, tensorflow_site, blocked, kernels):
+    with serve_site(site if kernels else tensorflow_site) as url, chromium() as context:
         page = context.new_page()
         aborted: list[str] = []
 
@@ -127,6 +137,7 @@ def test_download_failure_offers_a_retry_that_works(site, blocked):
         page.click("#retry")
         info = page.evaluate("window.tmbuild.ready")
         assert info["backend"] == "wasm"
+        assert info["runner"] == ("kernels" if kernels else "tensorflow")
         assert page.evaluate("window.readyEvents") == ["wasm"]
         assert not page.is_visible("#load-failed")
         # Chromium here has only software WebGL, so `auto` runs on WASM, and says so calmly.
@@ -159,7 +170,13 @@ def test_a_page_script_that_did_not_download_is_reported(site):
 @browser
 def test_no_backend_that_starts_is_named(tmp_path):
     config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
-    site = _build(tmp_path / "dist", classifier=replace(config.classifier, backend="wasm"))
+    # Without tmbuild's kernels: a page with them that cannot fetch them says to check the
+    # connection (test_download_failure_offers_a_retry_that_works).
+    site = _build(
+        tmp_path / "dist",
+        classifier=replace(config.classifier, backend="wasm"),
+        runtime=replace(config.runtime, kernels=False),
+    )
     with serve_site(site) as url, chromium() as context:
         page = context.new_page()
         page.route("**/*.wasm", lambda route: route.abort())

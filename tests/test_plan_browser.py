@@ -1,8 +1,11 @@
 """The page's plan runner predicts what tf-layers predicts, in Chromium, on every real export.
 
+The plan runs on tmbuild's WASM kernels (tmbuild.kernels) here, where Chromium has only a
+software WebGL and the page takes WASM, or on TensorFlow.js's ops with `runtime.kernels: false`.
 Two checks:
 - the same site: the page classifies generated images with its plan, then tf-layers (added to
-  the page for the test) loads the site's model.json and predicts the same pixels. Same weights
+  the page for the test, with TensorFlow.js core and its CPU backend where the page loaded no
+  TensorFlow.js) loads the site's model.json and predicts the same pixels. Same weights
   (float32, float16 or uint8 in the shards), so this covers the runner, its weight decoding and
   the folded model.json (it must still load in tf-layers);
 - across builds: the plan page (batch norms folded) against a `model_runner: tf-layers` page
@@ -72,13 +75,19 @@ CLASSIFY = """async (count) => {
 }"""
 
 WITH_TF_LAYERS = """async () => {
-  await new Promise((resolve, reject) => {
+  const load = (src) => new Promise((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = "/test-tf-layers.js";
+    script.src = src;
     script.onload = resolve;
     script.onerror = reject;
     document.head.append(script);
   });
+  if (typeof tf === "undefined") { // the page ran its kernels: no TensorFlow.js of its own
+    await load("/test-tf-core.js");
+    await load("/test-tf-cpu.js");
+    await tf.setBackend("cpu");
+  }
+  await load("/test-tf-layers.js");
   const config = JSON.parse(document.getElementById("tmbuild-config").textContent);
   const model = await tf.loadLayersModel(config.model.url);
   const results = [];
@@ -93,15 +102,27 @@ WITH_TF_LAYERS = """async () => {
 }"""
 
 
-def _build(tmp_path: Path, name: str, quantize: str, runner: str = "plan") -> Path:
+def _build(
+    tmp_path: Path, name: str, quantize: str, runner: str = "plan", kernels: bool = True
+) -> Path:
     export = EXAMPLE_EXPORT if name == "example" else real_export(name)
-    output = tmp_path / f"{name}-{quantize}-{runner}"
+    output = tmp_path / f"{name}-{quantize}-{runner}-{kernels}"
     config, _ = load_config(None, {"model_path": export, "output": output, "quantize": quantize})
-    build(replace(config, runtime=replace(config.runtime, model_runner=runner)))
+    build(replace(config, runtime=replace(config.runtime, model_runner=runner, kernels=kernels)))
     return output
 
 
-def _page_predictions(site: Path, with_tf_layers: bool = False):
+def _add_reference_runtime(site: Path) -> None:
+    """TensorFlow.js core, its CPU backend and tf-layers, for WITH_TF_LAYERS."""
+    for file in runtime_files(TFJS_VERSION, "cpu"):
+        (site / f"test-tf-{file.role}.js").write_bytes(file.read_bytes())
+
+
+def _page_predictions(site: Path, with_tf_layers: bool = False, runner: str | None = None):
+    """The page's predictions on generated images, and tf-layers' on the same pixels if asked.
+
+    `runner`: what the page must have run the model on ("kernels" or "tensorflow").
+    """
     with serve_site(site) as url, chromium() as context:
         page = context.new_page()
         errors: list[str] = []
@@ -109,6 +130,8 @@ def _page_predictions(site: Path, with_tf_layers: bool = False):
         page.goto(url + "/")
         config = page.evaluate("JSON.parse(document.getElementById('tmbuild-config').textContent)")
         ours = page.evaluate(CLASSIFY, IMAGES)
+        if runner is not None:
+            assert page.evaluate("window.tmbuild.ready.then((info) => info.runner)") == runner
         theirs = page.evaluate(WITH_TF_LAYERS) if with_tf_layers else None
         assert errors == []
     return config, ours, theirs
@@ -119,18 +142,24 @@ def _largest_difference(a: list[list[float]], b: list[list[float]]) -> float:
                for x, y in zip(row_a, row_b, strict=True))  # fmt: skip
 
 
-CASES = [(name, "float16") for name in ["example", *sorted(IMAGE_EXPORTS)]] + [
-    ("brands6-imgs", "none"),
-    ("brands6-imgs", "uint8"),
-]
+# On the kernels: every export as published (float16), and brands6 in every quantisation; on
+# TensorFlow.js's ops: brands6 in the two that differ most (uint8 folds its norms as it loads).
+CASES = (
+    [(name, "float16", True) for name in ["example", *sorted(IMAGE_EXPORTS)]]
+    + [("brands6-imgs", "none", True), ("brands6-imgs", "uint8", True)]
+    + [("brands6-imgs", "float16", False), ("brands6-imgs", "uint8", False)]
+)
 
 
-@pytest.mark.parametrize(("name", "quantize"), CASES)
-def test_the_plan_predicts_what_tf_layers_predicts_from_the_same_files(tmp_path, name, quantize):
-    site = _build(tmp_path, name, quantize)
-    layers = next(f for f in runtime_files(TFJS_VERSION, "wasm") if f.role == "layers")
-    (site / "test-tf-layers.js").write_bytes(layers.read_bytes())
-    config, ours, theirs = _page_predictions(site, with_tf_layers=True)
+@pytest.mark.parametrize(("name", "quantize", "kernels"), CASES)
+def test_the_plan_predicts_what_tf_layers_predicts_from_the_same_files(
+    tmp_path, name, quantize, kernels
+):
+    site = _build(tmp_path, name, quantize, kernels=kernels)
+    _add_reference_runtime(site)
+    config, ours, theirs = _page_predictions(
+        site, with_tf_layers=True, runner="kernels" if kernels else "tensorflow"
+    )
     assert config["model"]["plan"] is not None
     assert not any("tf-layers" in s["url"] for s in config["runtime"]["scripts"])
     steps = config["model"]["plan"]["steps"]
@@ -189,14 +218,16 @@ def _export_with_standalone_steps(folder: Path) -> Path:
     return folder
 
 
-def test_standalone_batch_norm_add_and_activation_steps_match_tf_layers(tmp_path):
+@pytest.mark.parametrize("kernels", [True, False])
+def test_standalone_batch_norm_add_and_activation_steps_match_tf_layers(tmp_path, kernels):
     export = _export_with_standalone_steps(tmp_path / "export")
     output = tmp_path / "site"
     config, _ = load_config(None, {"model_path": export, "output": output})
-    build(config)
-    layers = next(f for f in runtime_files(TFJS_VERSION, "wasm") if f.role == "layers")
-    (output / "test-tf-layers.js").write_bytes(layers.read_bytes())
-    config, ours, theirs = _page_predictions(output, with_tf_layers=True)
+    build(replace(config, runtime=replace(config.runtime, kernels=kernels)))
+    _add_reference_runtime(output)
+    config, ours, theirs = _page_predictions(
+        output, with_tf_layers=True, runner="kernels" if kernels else "tensorflow"
+    )
     ops = [step["op"] for step in config["model"]["plan"]["steps"]]
     assert ops[:4] == ["conv", "batchnorm", "add", "activation"]
     assert _largest_difference(ours, theirs) < TOLERANCE
@@ -213,4 +244,56 @@ def test_a_grayscale_96_pixel_model_runs_from_its_plan_as_in_tf_layers(tmp_path)
     (planned, ours, _), (layers, theirs, _) = sites["plan"], sites["tf-layers"]
     assert planned["model"]["plan"] is not None and layers["model"]["plan"] is None
     assert planned["model"]["grayscale"] is True
+    assert _largest_difference(ours, theirs) < TOLERANCE
+
+
+def _export_with_awkward_convolutions(folder: Path) -> Path:
+    """The conftest model with the convolutions a MobileNet does not have, after its Conv1.
+
+    A 1×1 convolution to 6 channels (not a multiple of 4 or 8), a 3×3 stride-2 "valid"
+    depthwise on them (the kernels' per-channel tail) and a 2×2 "same" convolution with
+    dilation 2 (uneven padding, the general convolution path) back to the 8 channels the head
+    reads.
+    """
+    topology, entries, data = tiny_model(labels=3, image_size=40)
+    model = tiny_model_base(topology)
+    layers = [
+        ("Conv2D", "squeeze", [1, 1, 8, 6], dict(filters=6, kernel_size=[1, 1], strides=[1, 1],
+                                                padding="same", dilation_rate=[1, 1])),
+        ("DepthwiseConv2D", "spread", [3, 3, 6, 1], dict(kernel_size=[3, 3], strides=[2, 2],
+                                                       padding="valid", depth_multiplier=1,
+                                                       dilation_rate=[1, 1])),
+        ("Conv2D", "dilated", [2, 2, 6, 8], dict(filters=8, kernel_size=[2, 2], strides=[1, 1],
+                                                padding="same", dilation_rate=[2, 2])),
+    ]  # fmt: skip
+    rng = np.random.default_rng(11)
+    source = "Conv1"
+    for kind, name, shape, options in layers:
+        model["layers"].append(functional_layer(
+            kind, name, [source], activation="relu6", use_bias=True, data_format="channels_last",
+            **options))  # fmt: skip
+        kernel = "depthwise_kernel" if kind == "DepthwiseConv2D" else "kernel"
+        for weight, weight_shape in ((kernel, shape), ("bias", [shape[-2] * shape[-1]]
+                                                        if kind == "DepthwiseConv2D"
+                                                        else [shape[-1]])):  # fmt: skip
+            entries.append({"name": f"{name}/{weight}", "shape": weight_shape, "dtype": "float32"})
+            data += (rng.standard_normal(weight_shape) * 0.5).astype("<f4").tobytes()
+        source = name
+    model["output_layers"] = [[source, 0, 0]]
+    model_json = {"modelTopology": topology,
+                  "weightsManifest": [{"paths": ["weights.bin"], "weights": entries}]}  # fmt: skip
+    write_export(folder, labels=["a", "b", "c"], image_size=40, model_json=model_json)
+    (folder / "weights.bin").write_bytes(data)
+    return folder
+
+
+def test_the_kernels_run_uneven_padding_dilation_and_odd_channel_counts_as_tf_layers(tmp_path):
+    export = _export_with_awkward_convolutions(tmp_path / "export")
+    output = tmp_path / "site"
+    config, _ = load_config(None, {"model_path": export, "output": output})
+    build(config)
+    _add_reference_runtime(output)
+    config, ours, theirs = _page_predictions(output, with_tf_layers=True, runner="kernels")
+    convolutions = [step for step in config["model"]["plan"]["steps"] if "kernel" in step]
+    assert [step["op"] for step in convolutions][:4] == ["conv", "conv", "depthwise", "conv"]
     assert _largest_difference(ours, theirs) < TOLERANCE

@@ -150,6 +150,8 @@ def test_a_real_float16_export_works_from_disk(tmp_path, runner):
         page.goto((tmp_path / "out" / name).as_uri())
         info = page.evaluate("window.tmbuild.ready")
         assert len(info["labels"]) == 6
+        # The plan runs on tmbuild's kernels, from a data: URL inside the page.
+        assert info["runner"] == ("kernels" if runner == "plan" else "tensorflow")
         result = page.evaluate("""() => {
           const canvas = document.createElement('canvas');
           canvas.width = 300; canvas.height = 200;

@@ -74,6 +74,7 @@ class RuntimeConfig:
     dir: Path | None  # folder of already-downloaded TF.js files
     wasm_threads: bool  # let the WASM backend use threads where the page is cross-origin isolated
     model_runner: str  # one of MODEL_RUNNERS: how the page runs the model (tmbuild.plan)
+    kernels: bool = True  # run the plan on tmbuild's WASM kernels where the page takes WASM
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,9 @@ _SCHEMA: dict[str, Any] = {
         # plan: tmbuild's own runner where the model allows it (no tf-layers: smaller, faster);
         # tf-layers: always load model.json with tf-layers, as Teachable Machine's library does.
         "model_runner": _Option("plan", checks.one_of(MODEL_RUNNERS)),
+        # true: where the page takes WASM it runs the plan on tmbuild's own kernels
+        # (tmbuild.kernels) and loads no TensorFlow.js; false: always TensorFlow.js's backend.
+        "kernels": _Option(True, checks.flag),
     },
     "compress": {
         "gzip": _Option(True, checks.flag),

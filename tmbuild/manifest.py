@@ -12,6 +12,7 @@ from tmbuild import __version__
 from tmbuild.assets import sha256_hex, sri
 from tmbuild.config import SiteConfig
 from tmbuild.export import ImageExport
+from tmbuild.kernels import page_uses_kernels
 from tmbuild.model import ModelFiles
 
 MANIFEST_NAME = "tmbuild-manifest.json"
@@ -52,7 +53,12 @@ def build_manifest(
             # plan: the page runs tmbuild.plan's steps; tf-layers: it loads model.json.
             "runner": "plan" if model.plan else "tf-layers",
         },
-        "runtime": {"source": config.runtime.source, "tfjs_version": config.runtime.tfjs_version},
+        "runtime": {
+            "source": config.runtime.source,
+            "tfjs_version": config.runtime.tfjs_version,
+            # true: where the page takes WASM it runs tmbuild's kernels, without TensorFlow.js.
+            "kernels": page_uses_kernels(config, model.plan),
+        },
         "base_url": config.base_url,
         "files": entries,
         "totals": {

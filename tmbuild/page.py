@@ -19,6 +19,7 @@ from tmbuild.assets import hashed_name, sri
 from tmbuild.config import SiteConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.export import ImageExport
+from tmbuild.kernels import KERNELS_NAME, kernels_binary, kernels_refusal, page_uses_kernels
 from tmbuild.model import ModelFiles, slugify
 from tmbuild.render import PAGES, Renderer, is_template
 from tmbuild.runtime import RuntimeFile, cdn_url
@@ -72,7 +73,7 @@ def render_site(
     """Every file of the site except the model and host configuration, by path."""
     files: dict[str, bytes] = {}
     base = config.base_url
-    runtime_urls = _runtime(config, runtime, files)
+    runtime_urls = _runtime(config, runtime, files, model.plan)
     samples = _samples(config, files)
     renderer = Renderer(config.templates)
 
@@ -158,8 +159,21 @@ def blocked_inline_scripts(html: str) -> list[str]:
     return blocked
 
 
-def _runtime(config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, bytes]) -> dict:
-    """Copy (bundled) or link (cdn) the runtime files; return what the client needs to load them."""
+def _runtime(
+    config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, bytes], plan: dict | None
+) -> dict:
+    """Copy (bundled) or link (cdn) the runtime files; return what the client needs to load them.
+
+    tmbuild's own kernels (tmbuild.kernels) always come from the site itself.
+    """
+    kernels = None
+    if page_uses_kernels(config, plan):
+        data = kernels_binary()
+        kernels = hashed_name("assets/" + KERNELS_NAME, data)
+        files[kernels] = data
+        kernels = config.base_url + kernels
+    elif config.runtime.kernels and plan is not None and kernels_refusal(plan):
+        log.info("The page runs the plan on TensorFlow.js: %s", kernels_refusal(plan))
     scripts, wasm_paths = [], {}
     for runtime_file in runtime:
         data = runtime_file.read_bytes()
@@ -178,6 +192,7 @@ def _runtime(config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, by
         "scripts": scripts,
         "wasm": wasm_paths,
         "wasmThreads": config.runtime.wasm_threads,
+        "kernels": kernels,
     }
 
 
@@ -188,11 +203,16 @@ def _preloads(base: str, model: ModelFiles, runtime: dict) -> list[dict]:
     model once a backend has started). Each hint matches the request the page makes later
     (CORS mode, same integrity), so the browser hands over the preloaded response.
     """
-    preloads = [
-        {"url": script["url"], "as": "script", "integrity": script["integrity"]}
-        for script in runtime["scripts"]
-        if script["role"] in ("core", "layers")
-    ]
+    if runtime["kernels"]:
+        # Where the page takes WASM it needs no TensorFlow.js at all; where it takes WebGL it
+        # starts core as soon as it has checked the GPU (~10 ms in).
+        preloads = [{"url": runtime["kernels"], "as": "fetch", "integrity": None}]
+    else:
+        preloads = [
+            {"url": script["url"], "as": "script", "integrity": script["integrity"]}
+            for script in runtime["scripts"]
+            if script["role"] in ("core", "layers")
+        ]
     model_json = [] if model.plan else [model.model_json_path]
     for path in (*model_json, *model.shards):
         preloads.append({"url": base + path, "as": "fetch", "integrity": None})

@@ -63,6 +63,7 @@ model:
 #   dir:                    # folder of already-downloaded TensorFlow.js files (offline builds)
 #   wasm_threads: false     # true: WASM uses threads where the site is cross-origin isolated
 #   model_runner: plan      # plan (tmbuild's runner, no tf-layers) | tf-layers
+#   kernels: true           # true: where WASM is used, the plan runs without TensorFlow.js
 
 # compress:                 # .gz and .br siblings of text and weight files, for hosts that use them
 #   gzip: true

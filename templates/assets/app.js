@@ -108,11 +108,16 @@
 
   // The WASM binary is fetched only once the backend's script has run and started; when WASM
   // is the first choice, fetch the binary TensorFlow.js will pick alongside the scripts.
-  function preloadWasmBinary() {
-    let simd = false;
+  function hasWasmSimd() {
     try {
-      simd = WebAssembly.validate(SIMD_PROBE);
-    } catch (error) { /* no WebAssembly: the backend will not start either */ }
+      return WebAssembly.validate(SIMD_PROBE);
+    } catch (error) { // no WebAssembly at all
+      return false;
+    }
+  }
+
+  function preloadWasmBinary() {
+    const simd = hasWasmSimd();
     const threads = config.runtime.wasmThreads && self.crossOriginIsolated;
     const name = simd ? (threads ? "tfjs-backend-wasm-threaded-simd.wasm"
       : "tfjs-backend-wasm-simd.wasm") : "tfjs-backend-wasm.wasm";
@@ -232,8 +237,9 @@
 
   // ---- the model -----------------------------------------------------------------------
 
-  let model = null;
+  let model = null; // { classify(canvas) → probabilities, warmUp(), dispose() }
   let backend = null;
+  let onKernels = false; // the plan runs on tmbuild's kernels, without TensorFlow.js
   const labels = config.model.labels;
   const size = config.model.imageSize;
 
@@ -253,13 +259,7 @@
     await ready;
     checkDecoded(source);
     const flipped = Boolean(options && options.flipped);
-    const output = tf.tidy(() => model.predict(toInput(cropToSquare(source, size, flipped))));
-    let probabilities;
-    try {
-      probabilities = Array.from(await output.data());
-    } finally {
-      output.dispose();
-    }
+    const probabilities = await model.classify(cropToSquare(source, size, flipped));
     if (firstPrediction) {
       firstPrediction = false;
       performance.mark("tmbuild:first-prediction");
@@ -340,7 +340,7 @@
     }
     const folded = new Float32Array(kernel.values.length);
     for (let i = 0; i < folded.length; i++) folded[i] = kernel.values[i] * scale[i % channels];
-    return { kernel: tf.tensor(folded, shape), bias: tf.tensor1d(shift) };
+    return { kernel: { values: folded, shape }, bias: { values: shift, shape: [channels] } };
   }
 
   // Tensors for each step, made once; the runner then only calls ops.
@@ -356,8 +356,9 @@
       const prepared = Object.assign({}, step);
       if (step.batchnorm) {
         const folded = foldBatchNorm(step, weights);
-        tensors.push(folded.kernel, folded.bias);
-        Object.assign(prepared, folded);
+        prepared.kernel = tf.tensor(folded.kernel.values, folded.kernel.shape);
+        prepared.bias = tf.tensor(folded.bias.values, folded.bias.shape);
+        tensors.push(prepared.kernel, prepared.bias);
       } else if (step.kernel) {
         prepared.kernel = tensor(step.kernel);
         if (step.bias) prepared.bias = tensor(step.bias);
@@ -459,17 +460,297 @@
     return weightsLoad;
   }
 
-  async function loadModel(weights) {
-    const plan = config.model.plan;
-    if (config.model.embedded) {
-      const embedded = JSON.parse(document.getElementById(config.model.embedded).textContent);
-      const weights = await fetch("data:application/octet-stream;base64," + embedded.weightData);
-      const buffer = await weights.arrayBuffer();
-      if (plan) return preparePlan(plan, decodeWeights(plan.weights, buffer));
-      return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: embedded.modelTopology,
-        weightSpecs: embedded.weightSpecs, weightData: buffer }));
+  // ---- the plan on tmbuild's own WebAssembly kernels (tmbuild/wasm/kernels.c) ---------
+
+  // The kernels apply these as they store; the page applies the plan's others afterwards.
+  const KERNEL_ACTIVATIONS = { linear: 0, relu: 1, relu6: 2 };
+  const ELEMENTWISE = {
+    linear: (v) => v,
+    relu: (v) => Math.max(v, 0),
+    relu6: (v) => Math.min(Math.max(v, 0), 6),
+    sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+    elu: (v) => (v > 0 ? v : Math.exp(v) - 1),
+    tanh: Math.tanh,
+  };
+
+  let kernelsLoad = null;
+
+  // The module, compiling while the weights download; null where the page cannot use it.
+  function startKernelsLoad() {
+    if (!config.runtime.kernels || !config.model.plan || !hasWasmSimd()) return null;
+    if (!kernelsLoad) {
+      kernelsLoad = (async () => {
+        let response;
+        try {
+          response = await fetch(config.runtime.kernels);
+        } catch (error) {
+          throw new DownloadError("could not load " + config.runtime.kernels + ": " + error.message);
+        }
+        if (!response.ok) {
+          throw new DownloadError("could not load " + config.runtime.kernels + ": HTTP " +
+            response.status);
+        }
+        const compiled = await WebAssembly.instantiate(await response.arrayBuffer(), {});
+        primeKernels(compiled.instance.exports);
+        return compiled.instance.exports;
+      })();
+      kernelsLoad.catch(() => { kernelsLoad = null; }); // a retry tries again
     }
-    if (plan) return preparePlan(plan, await weights);
+    return kernelsLoad;
+  }
+
+  // V8 first runs a module on its baseline compiler and optimises each function once it has
+  // run a while: the first pass of the plan took ~20 ms, later ones ~5. Running every kernel
+  // on scratch zeros while the weights still download gets them optimised before they count.
+  function primeKernels(kernels) {
+    const side = 32;
+    const count = side * side * side; // a 32×32 image with 32 channels
+    const base = Math.ceil(kernels.__heap_base.value / 16) * 16;
+    const scratch = [0, 1, 2, 3].map((n) => base + n * (count + 8) * 4);
+    const end = scratch[3] + (count + 8) * 4;
+    const pages = Math.ceil((end - kernels.memory.buffer.byteLength) / 65536);
+    if (pages > 0) kernels.memory.grow(pages);
+    const [a, b, c, out] = scratch;
+    for (let pass = 0; pass < 2; pass++) {
+      kernels.gemm(a, side * side, side, b, c, side, out, 2);
+      kernels.conv(a, side, side, 3, b, 3, 3, 2, 2, 1, 1, 0, 0, side / 2 - 1, side / 2 - 1, c,
+        side, out, 2);
+      kernels.depthwise(a, side, side, side, b, 3, 3, 1, 1, 1, 1, 1, 1, side, side, c, out, 2);
+      kernels.zero_pad(a, side - 1, side - 1, side, 0, 1, 0, 1, out);
+      kernels.add(a, b, count, out);
+      kernels.mean(a, side * side, side, out);
+      kernels.scale_shift(a, side * side, side, b, c, out);
+    }
+  }
+
+  // Output size and padding before, as TensorFlow.js computes them for "same" and "valid".
+  function convWindow(inputSize, kernelSize, stride, dilation, pad) {
+    const span = (kernelSize - 1) * dilation + 1;
+    if (pad === "valid") return { size: Math.ceil((inputSize - span + 1) / stride), before: 0 };
+    const size = Math.ceil(inputSize / stride);
+    return { size, before: Math.floor(Math.max((size - 1) * stride + span - inputSize, 0) / 2) };
+  }
+
+  const elements = (shape) => shape.reduce((a, b) => a * b, 1);
+
+  // Every step becomes one call into the module, with its addresses fixed here: the weights
+  // copied in once, and each value in a buffer of its size, reused once the plan frees it.
+  function prepareKernels(plan, weights, kernels) {
+    let end = Math.ceil(kernels.__heap_base.value / 16) * 16;
+    // Every buffer 16-byte aligned, with 8 floats of room after it: kernels.c may read (never
+    // write) up to 7 floats past a kernel row or a bias.
+    const reserve = (count) => {
+      const address = end;
+      end += Math.ceil((count + 8) / 4) * 16;
+      return address;
+    };
+    const constants = []; // [address, values]: written once the memory has grown
+    const constant = (values) => {
+      const address = reserve(values.length);
+      constants.push([address, values]);
+      return address;
+    };
+    const spare = new Map(); // element count → addresses of freed values
+    const allocate = (count) => (spare.get(count) || []).pop() || reserve(count);
+    const weight = (name) => weights.get(name);
+    const floats = () => new Float32Array(kernels.memory.buffer);
+
+    const channels = config.model.grayscale ? 1 : 3;
+    const shapes = [[size, size, channels]];
+    const addresses = [allocate(elements(shapes[0]))];
+    const calls = [];
+    for (const step of plan.steps) {
+      const input = shapes[step.in[0]];
+      const x = addresses[step.in[0]];
+      const activation = step.activation || "linear";
+      const fused = KERNEL_ACTIVATIONS[activation] || 0;
+      let shape;
+      let call; // (output address) → the call
+      if (step.op === "conv" || step.op === "depthwise") {
+        const { kernel, bias } = step.batchnorm ? foldBatchNorm(step, weights)
+          : { kernel: weight(step.kernel), bias: step.bias ? weight(step.bias) : null };
+        const [kernelH, kernelW, inChannels, multiplier] = kernel.shape;
+        const [height, width] = input;
+        const rows = convWindow(height, kernelH, step.strides[0], step.dilations[0], step.pad);
+        const cols = convWindow(width, kernelW, step.strides[1], step.dilations[1], step.pad);
+        if (step.op === "depthwise") {
+          shape = [rows.size, cols.size, inChannels * multiplier];
+          const k = constant(kernel.values);
+          const b = constant(bias ? bias.values : new Float32Array(inChannels));
+          call = (out) => () => kernels.depthwise(x, height, width, inChannels, k, kernelH,
+            kernelW, step.strides[0], step.strides[1], step.dilations[0], step.dilations[1],
+            rows.before, cols.before, rows.size, cols.size, b, out, fused);
+        } else {
+          const outChannels = kernel.shape[3];
+          shape = [rows.size, cols.size, outChannels];
+          const k = constant(kernel.values);
+          const b = constant(bias ? bias.values : new Float32Array(outChannels));
+          const pointwise = kernelH === 1 && kernelW === 1 && step.strides[0] === 1 &&
+            step.strides[1] === 1;
+          call = pointwise
+            ? (out) => () => kernels.gemm(x, height * width, inChannels, k, b, outChannels, out,
+              fused)
+            : (out) => () => kernels.conv(x, height, width, inChannels, k, kernelH, kernelW,
+              step.strides[0], step.strides[1], step.dilations[0], step.dilations[1],
+              rows.before, cols.before, rows.size, cols.size, b, outChannels, out, fused);
+        }
+      } else if (step.op === "dense") {
+        const kernel = weight(step.kernel);
+        const [depth, units] = kernel.shape;
+        shape = [...input.slice(0, -1), units];
+        const k = constant(kernel.values);
+        const b = constant(step.bias ? weight(step.bias).values : new Float32Array(units));
+        call = (out) => () => kernels.gemm(x, elements(input) / depth, depth, k, b, units, out,
+          fused);
+      } else if (step.op === "batchnorm") {
+        const count = input[input.length - 1];
+        const scale = new Float32Array(count);
+        const shift = new Float32Array(count);
+        const optional = (name) => (step[name] ? weight(step[name]).values : null);
+        const gamma = optional("gamma");
+        const beta = optional("beta");
+        const mean = weight(step.mean).values;
+        const variance = weight(step.variance).values;
+        for (let c = 0; c < count; c++) {
+          scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + step.epsilon);
+          shift[c] = (beta ? beta[c] : 0) - mean[c] * scale[c];
+        }
+        shape = input;
+        const s = constant(scale);
+        const t = constant(shift);
+        call = (out) => () => kernels.scale_shift(x, elements(input) / count, count, s, t, out);
+      } else if (step.op === "pad") {
+        const [[top, bottom], [left, right]] = step.padding;
+        shape = [input[0] + top + bottom, input[1] + left + right, input[2]];
+        call = (out) => () => kernels.zero_pad(x, input[0], input[1], input[2], top, bottom, left,
+          right, out);
+      } else if (step.op === "add") {
+        const y = addresses[step.in[1]];
+        shape = input;
+        call = (out) => () => kernels.add(x, y, elements(input), out);
+      } else if (step.op === "mean") {
+        shape = [input[2]];
+        call = (out) => () => kernels.mean(x, input[0] * input[1], input[2], out);
+      } else if (step.op === "flatten" || step.op === "activation") {
+        shape = step.op === "flatten" ? [elements(input)] : input;
+        const count = elements(input);
+        call = (out) => () => floats().copyWithin(out / 4, x / 4, x / 4 + count);
+      } else {
+        throw new Error("unknown step " + step.op);
+      }
+      const out = allocate(elements(shape));
+      const run = call(out);
+      const count = elements(shape);
+      const after = activation === "softmax" ? (values) => softmax(values, shape[shape.length - 1])
+        : activation in KERNEL_ACTIVATIONS && step.op !== "activation" ? null
+          : elementwise(ELEMENTWISE[activation]);
+      calls.push(after ? () => {
+        run();
+        after(new Float32Array(kernels.memory.buffer, out, count));
+      } : run);
+      shapes.push(shape);
+      addresses.push(out);
+      for (const index of step.free || []) {
+        const freed = elements(shapes[index]);
+        if (!spare.has(freed)) spare.set(freed, []);
+        spare.get(freed).push(addresses[index]);
+      }
+    }
+    const pages = Math.ceil((end - kernels.memory.buffer.byteLength) / 65536);
+    if (pages > 0) kernels.memory.grow(pages);
+    const memory = floats();
+    for (const [address, values] of constants) memory.set(values, address / 4);
+
+    const inputAddress = addresses[0];
+    const inputCount = elements(shapes[0]);
+    const output = addresses[plan.output];
+    const outputCount = elements(shapes[plan.output]);
+    return {
+      run(fill) {
+        fill(new Float32Array(kernels.memory.buffer, inputAddress, inputCount));
+        for (const call of calls) call();
+        return Array.from(new Float32Array(kernels.memory.buffer, output, outputCount));
+      },
+    };
+  }
+
+  function elementwise(apply) {
+    return (values) => {
+      for (let i = 0; i < values.length; i++) values[i] = apply(values[i]);
+    };
+  }
+
+  // Over the last axis, as tf.softmax: exponentials of the differences from the maximum.
+  function softmax(values, width) {
+    for (let start = 0; start < values.length; start += width) {
+      const row = values.subarray(start, start + width);
+      let max = -Infinity;
+      for (const v of row) max = Math.max(max, v);
+      let sum = 0;
+      for (let i = 0; i < width; i++) {
+        row[i] = Math.exp(row[i] - max);
+        sum += row[i];
+      }
+      for (let i = 0; i < width; i++) row[i] /= sum;
+    }
+  }
+
+  // Teachable Machine's preprocessing on the cropped canvas's pixels, in float32 as
+  // TensorFlow.js does it: (value / 127) - 1, after the luma weights for a grayscale model.
+  const LUMA = [0.2989, 0.587, 0.114].map(Math.fround);
+
+  function pixelsInto(canvas, input) {
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    const pixels = context.getImageData(0, 0, size, size).data;
+    const f = Math.fround;
+    if (config.model.grayscale) {
+      for (let i = 0, p = 0; i < input.length; i++, p += 4) {
+        const luma = f(f(f(pixels[p] * LUMA[0]) + f(pixels[p + 1] * LUMA[1])) +
+          f(pixels[p + 2] * LUMA[2]));
+        input[i] = f(luma / 127) - 1;
+      }
+    } else {
+      for (let i = 0, p = 0; i < input.length; i += 3, p += 4) {
+        input[i] = f(pixels[p] / 127) - 1;
+        input[i + 1] = f(pixels[p + 1] / 127) - 1;
+        input[i + 2] = f(pixels[p + 2] / 127) - 1;
+      }
+    }
+  }
+
+  function kernelsRunner(prepared) {
+    return {
+      classify: async (canvas) => prepared.run((input) => pixelsInto(canvas, input)),
+      warmUp: async () => { prepared.run((input) => input.fill(0)); },
+      dispose() {},
+    };
+  }
+
+  function embeddedModel() {
+    return JSON.parse(document.getElementById(config.model.embedded).textContent);
+  }
+
+  async function embeddedWeights(embedded) {
+    const response = await fetch("data:application/octet-stream;base64," + embedded.weightData);
+    return response.arrayBuffer();
+  }
+
+  // The plan's weights, decoded: this attempt's download (started first thing), or inside
+  // the page.
+  async function planWeights(download) {
+    if (!config.model.embedded) return download;
+    return decodeWeights(config.model.plan.weights, await embeddedWeights(embeddedModel()));
+  }
+
+  // The model on TensorFlow.js: the plan on its ops, or tf-layers and model.json.
+  async function loadTensorFlowModel(download) {
+    const plan = config.model.plan;
+    if (plan) return preparePlan(plan, await planWeights(download));
+    if (config.model.embedded) {
+      const embedded = embeddedModel();
+      return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: embedded.modelTopology,
+        weightSpecs: embedded.weightSpecs, weightData: await embeddedWeights(embedded) }));
+    }
     try {
       return await tf.loadLayersModel(config.model.url, {
         onProgress: (fraction) => ui.progress(fraction),
@@ -477,6 +758,54 @@
     } catch (error) {
       throw new DownloadError(error.message);
     }
+  }
+
+  function tensorFlowRunner(layers) {
+    const channels = config.model.grayscale ? 1 : 3;
+    return {
+      async classify(canvas) {
+        const output = tf.tidy(() => layers.predict(toInput(canvas)));
+        try {
+          return Array.from(await output.data());
+        } finally {
+          output.dispose();
+        }
+      },
+      async warmUp() {
+        const warm = tf.tidy(() => layers.predict(tf.zeros([1, size, size, channels])));
+        await warm.data();
+        warm.dispose();
+      },
+      dispose: () => layers.dispose(),
+    };
+  }
+
+  // The plan on tmbuild's kernels, or null (and why, in the console) when they do not start
+  // here: a browser that refuses the module falls back on TensorFlow.js's backends.
+  async function startKernelsRunner(kernels, download) {
+    let module;
+    try {
+      module = await kernels;
+    } catch (error) {
+      if (error instanceof DownloadError) throw error;
+      console.warn("tmbuild: the WebAssembly kernels did not start (" + error.message +
+        "); using TensorFlow.js");
+      return null;
+    }
+    return kernelsRunner(prepareKernels(config.model.plan, await planWeights(download), module));
+  }
+
+  // TensorFlow.js core, its backend and the model.
+  async function startTensorFlow(runtime, candidates, download) {
+    if (candidates[0] === "wasm" && typeof WebAssembly === "object") preloadWasmBinary();
+    await Promise.all([runtime, loadRoles(BACKEND_ROLES[candidates[0]] || [])]);
+    if (!backend) {
+      const chosen = await chooseBackend(candidates);
+      backend = chosen.name;
+      api.backend = backend;
+      ui.backend(backend);
+    }
+    return tensorFlowRunner(await loadTensorFlowModel(download));
   }
 
   // One attempt; everything it got right (scripts, the backend) is kept for the next one.
@@ -488,31 +817,36 @@
     }
     const started = performance.now();
     const weights = startWeightsLoad();
-    // Core (and layers, for a model without a plan) download while the page picks a backend
-    // (checking WebGL takes ~15 ms here); the first choice's bundles then run after them.
-    const runtime = loadRoles(["core", "layers"]);
+    const kernels = startKernelsLoad();
+    // Without the kernels, core (and layers, for a model without a plan) download while the
+    // page picks a backend (checking WebGL takes ~10 ms here); the first choice's bundles then
+    // run after them. With them, TensorFlow.js is only needed where the page takes WebGL.
+    const runtime = kernels ? null : loadRoles(["core", "layers"]);
     const candidates = backend ? [] : backendCandidates(config.classifier.backend);
-    if (candidates[0] === "wasm" && typeof WebAssembly === "object") preloadWasmBinary();
-    await Promise.all([runtime, loadRoles(BACKEND_ROLES[candidates[0]] || [])]);
-    if (!backend) {
-      const chosen = await chooseBackend(candidates);
-      backend = chosen.name;
-      api.backend = backend;
-      ui.backend(backend);
+    let runner = null;
+    if (kernels && (onKernels || candidates[0] === "wasm")) {
+      runner = await startKernelsRunner(kernels, weights);
+      if (runner && !onKernels) {
+        onKernels = true;
+        backend = "wasm";
+        api.backend = backend;
+        ui.backend(backend);
+      }
     }
-    model = await loadModel(weights);
+    if (!runner) {
+      runner = await startTensorFlow(runtime || loadRoles(["core", "layers"]), candidates,
+        weights);
+    }
+    model = runner;
     const loadMs = performance.now() - started;
     performance.mark("tmbuild:model-loaded");
     ui.warming();
     const warmStarted = performance.now();
-    const channels = config.model.grayscale ? 1 : 3;
-    const warm = tf.tidy(() => model.predict(tf.zeros([1, size, size, channels])));
-    await warm.data();
-    warm.dispose();
+    await model.warmUp();
     const warmupMs = performance.now() - warmStarted;
     performance.mark("tmbuild:warmed-up");
-    return { backend, labels: labels.slice(), imageSize: size, loadMs, warmupMs,
-      modelBytes: config.model.bytes };
+    return { backend, runner: onKernels ? "kernels" : "tensorflow", labels: labels.slice(),
+      imageSize: size, loadMs, warmupMs, modelBytes: config.model.bytes };
   }
 
   // ---- the page ------------------------------------------------------------------------
