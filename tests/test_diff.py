@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from diff_helpers import (
     APP_JS_ADDITION,
     LOGO,
@@ -347,15 +348,18 @@ def test_template_change_as_text_names_the_asset_once(sites):
 # ---- first visit without WebGL -------------------------------------------------------------------
 
 
-def test_first_visit_takes_the_webassembly_path_without_webgl(sites, tmp_path):
-    # A site built with `backend: wasm` ships no WebGL: a visitor downloads the WebAssembly
-    # backend and its SIMD binary (not the other two binaries), and no CPU backend.
+@pytest.mark.parametrize("kernels", [True, False])
+def test_first_visit_takes_the_webassembly_path_without_webgl(sites, tmp_path, kernels):
+    # A site built with `backend: wasm` ships no WebGL. With tmbuild's kernels a visitor runs
+    # them and downloads no TensorFlow.js; without, the WebAssembly backend and its SIMD binary
+    # (not the other two binaries), and no CPU backend.
     base = sites["base"]
     site = tmp_path / "wasm"
     shutil.copytree(base, site)
     manifest = json.loads((site / "tmbuild-manifest.json").read_text())
     dropped = ("tf-backend-webgl", "tf-backend-cpu")
     manifest["files"] = [f for f in manifest["files"] if not any(d in f["path"] for d in dropped)]
+    manifest["runtime"]["kernels"] = kernels
     (site / "tmbuild-manifest.json").write_text(json.dumps(manifest))
     for path in site.glob("assets/tfjs/*"):
         if path.name.startswith(dropped):
@@ -363,8 +367,12 @@ def test_first_visit_takes_the_webassembly_path_without_webgl(sites, tmp_path):
     totals = json.loads(run("diff", base, site, "--format", "json").output)["totals"]
     served = _served(site)
     wasm_path = re.compile(r"assets/tfjs/(tf-backend-wasm\.min|tfjs-backend-wasm-simd)\.[0-9a-f]+")
+    tensorflow = re.compile(r"assets/tfjs/")
     expected = sum(
-        f["br"] for p, f in served.items() if FIRST_VISIT.fullmatch(p) or wasm_path.match(p)
+        f["br"]
+        for p, f in served.items()
+        if (FIRST_VISIT.fullmatch(p) or wasm_path.match(p))
+        and not (kernels and tensorflow.match(p))
     )
     assert totals["first_visit"]["new"] == expected
     assert totals["first_visit"]["old"] == _totals(base)["first_visit"]

@@ -37,7 +37,13 @@ MODEL_FIELDS = {
     "bytes": "model bytes",
     "runner": "model runner",
 }
-SITE_FIELDS = ("base_url", "runtime.source", "runtime.tfjs_version", "tmbuild_version")
+SITE_FIELDS = (
+    "base_url",
+    "runtime.source",
+    "runtime.tfjs_version",
+    "runtime.kernels",
+    "tmbuild_version",
+)
 
 _HASHED_FILE = re.compile(rf"^(?P<stem>.+)\.[0-9a-f]{{{HASH_LENGTH}}}(?P<suffix>\.[^.]+)?$")
 _MODEL_FOLDER = re.compile(rf"^(models/[^/]+)/[^/]+-[0-9a-f]{{{DIRECTORY_HASH_LENGTH}}}/(.+)$")
@@ -186,6 +192,8 @@ def _read_manifest(document: dict, label: str) -> Manifest:
         "base_url": document.get("base_url"),
         "runtime.source": runtime.get("source"),
         "runtime.tfjs_version": runtime.get("tfjs_version"),
+        # Manifests from before tmbuild's kernels have none: their pages always ran TensorFlow.js.
+        "runtime.kernels": runtime.get("kernels", False),
         "tmbuild_version": document["tmbuild_version"],
     }
     return Manifest(files, document["model"], site)
@@ -263,19 +271,25 @@ def _totals(manifest: Manifest) -> dict[str, int]:
     has_webgl = any(name == _WEBGL_SCRIPT for name, _ in named)
     # Manifests from before the plan have no runner: their pages loaded model.json.
     planned = manifest.model.get("runner") == "plan"
+    kernels = manifest.site["runtime.kernels"] is True
     totals["first_visit"] = sum(
-        entry.br for name, entry in named if _fetched_on_first_visit(name, has_webgl, planned)
+        entry.br
+        for name, entry in named
+        if _fetched_on_first_visit(name, has_webgl, planned, kernels)
     )
     return totals
 
 
-def _fetched_on_first_visit(name: str, has_webgl: bool, planned: bool) -> bool:
+def _fetched_on_first_visit(name: str, has_webgl: bool, planned: bool, kernels: bool) -> bool:
     """Whether a new visitor's browser downloads this file on opening the page.
 
     It does the page, its scripts, styles and images, the runtime it needs, the weight shards
     and, without a plan (tmbuild.plan), model.json; never metadata.json (the labels are in the
-    page) or the host's files (`_headers`, `.nojekyll`, ...).
+    page) or the host's files (`_headers`, `.nojekyll`, ...). A page with tmbuild's kernels
+    (tmbuild.kernels) preloads them, and where it takes WASM it runs them, not TensorFlow.js.
     """
+    if name.startswith("assets/tfjs/") and kernels and not has_webgl:
+        return False
     if name.startswith("assets/tfjs/") and name.endswith(".wasm"):
         return not has_webgl and name == _USUAL_WASM_BINARY
     if name == _WASM_SCRIPT:
