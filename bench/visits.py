@@ -285,7 +285,8 @@ def summarize(measured: list[dict]) -> dict:
 
 
 def kind_of_tmbuild(path: str) -> str:
-    if path.startswith("/assets/tfjs/"):
+    # TensorFlow.js, and tmbuild's own WASM kernels that run the model in its place.
+    if path.startswith("/assets/tfjs/") or path.startswith("/assets/kernels."):
         return "runtime"
     if path.startswith("/models/"):
         return "model"
