@@ -285,8 +285,7 @@ def summarize(measured: list[dict]) -> dict:
 
 
 def kind_of_tmbuild(path: str) -> str:
-    # TensorFlow.js, and tmbuild's own WASM kernels that run the model in its place.
-    if path.startswith("/assets/tfjs/") or path.startswith("/assets/kernels."):
+    if path.startswith("/assets/tfjs/"):
         return "runtime"
     if path.startswith("/models/"):
         return "model"

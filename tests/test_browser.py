@@ -82,12 +82,10 @@ def test_preloaded_files_are_downloaded_once_and_used(tmp_path, runner, kernels)
     binaries = [r.rsplit("/", 1)[1].split(".")[0] for r in requests if r.endswith(".wasm")]
     layers_files = [r for r in requests if r.endswith("/model.json") or "tf-layers" in r]
     if kernels:
-        # tmbuild's kernels and the shard, from the page; no TensorFlow.js at all.
-        assert [link.rsplit("/", 1)[1].split(".")[0] for link in preloaded] == [
-            "kernels", "group1-shard1of1"
-        ]  # fmt: skip
+        # The shard, from the page; no TensorFlow.js at all (the kernels are in the page).
+        assert [link.rsplit("/", 1)[1].split(".")[0] for link in preloaded] == ["group1-shard1of1"]
         assert [r for r in requests if "/assets/tfjs/" in r] == []
-        assert binaries == ["kernels"]
+        assert binaries == []
     else:
         # core and the shard from the page (and layers and model.json without a plan); the
         # WASM binary from the script, once it knows WASM comes first (software WebGL here).

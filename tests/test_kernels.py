@@ -7,6 +7,7 @@ in test_kernels_browser.py.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import logging
@@ -98,13 +99,12 @@ def _site(tmp_path: Path, export: Path | None = None, **runtime) -> tuple[dict, 
     return client, manifest, page.split("</head>")[0]
 
 
-def test_by_default_the_page_ships_the_kernels_and_preloads_them_instead_of_core(tmp_path):
+def test_by_default_the_page_carries_the_kernels_and_preloads_no_tensorflow(tmp_path):
     client, manifest, head = _site(tmp_path)
-    url = client["runtime"]["kernels"]
-    assert re.fullmatch(r"/assets/kernels\.[0-9a-f]{12}\.wasm", url)
-    assert (tmp_path / "dist" / url.lstrip("/")).read_bytes() == kernels_binary()
-    assert f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">' in head
-    assert "tf-core" not in head
+    assert base64.b64decode(client["runtime"]["kernels"]) == kernels_binary()
+    [preload] = re.findall(r"<link rel=\"preload\"[^>]*>", head)
+    assert "group1-shard1of1" in preload  # the weights only: no TensorFlow.js
+    assert not list((tmp_path / "dist").rglob("kernels*"))
     assert manifest["runtime"]["kernels"] is True
     # TensorFlow.js is still there for a visitor whose browser takes WebGL or lacks WASM SIMD.
     assert {script["role"] for script in client["runtime"]["scripts"]} == {
@@ -127,7 +127,6 @@ def test_no_kernels_where_the_page_would_never_run_them(tmp_path, runtime):
     client, manifest, head = _site(tmp_path, **runtime)
     assert client["runtime"]["kernels"] is None
     assert manifest["runtime"]["kernels"] is False
-    assert not list((tmp_path / "dist" / "assets").glob("kernels.*"))
     assert 'as="script"' in head  # core (and layers) preloaded again, as before the kernels
 
 

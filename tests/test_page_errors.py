@@ -105,8 +105,8 @@ def test_without_javascript_the_page_says_so(site):
 @browser
 @pytest.mark.parametrize(
     ("blocked", "kernels"),
-    [("**/group1-shard*.bin", True), ("**/kernels.*.wasm", True), ("**/tf-core.min.*.js", False)],
-    ids=["shard", "kernels", "runtime-script"],
+    [("**/group1-shard*.bin", True), ("**/tf-core.min.*.js", False)],
+    ids=["shard", "runtime-script"],
 )
 def test_download_failure_offers_a_retry_that_works(site, tensorflow_site, blocked, kernels):
     with serve_site(site if kernels else tensorflow_site) as url, chromium() as context:

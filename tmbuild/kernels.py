@@ -1,8 +1,9 @@
 """tmbuild's WebAssembly kernels: the plan (tmbuild.plan) run without TensorFlow.js.
 
 Where the page would run on TensorFlow.js's WASM backend, it runs the plan on a module of its
-own instead (tmbuild/wasm/kernels.c, 8 kB): convolution, depthwise convolution, dense, padding,
-add, mean and per-channel scale in 128-bit SIMD. That spares the visitor TensorFlow.js core and
+own instead (tmbuild/wasm/kernels.c, 8 kB, carried in the page's configuration in base64):
+convolution, depthwise convolution, dense, padding, add, mean and per-channel scale in 128-bit
+SIMD. That spares the visitor TensorFlow.js core and
 its WASM backend (~110 kB Brotli, ~50 ms to run them) and XNNPACK's weight packing (~50 ms of
 warm-up), which is most of the wait before the first prediction on a machine without a GPU.
 

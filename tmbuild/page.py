@@ -19,7 +19,7 @@ from tmbuild.assets import hashed_name, sri
 from tmbuild.config import SiteConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.export import ImageExport
-from tmbuild.kernels import KERNELS_NAME, kernels_binary, kernels_refusal, page_uses_kernels
+from tmbuild.kernels import kernels_binary, kernels_refusal, page_uses_kernels
 from tmbuild.model import ModelFiles, slugify
 from tmbuild.render import PAGES, Renderer, is_template
 from tmbuild.runtime import RuntimeFile, cdn_url
@@ -164,14 +164,12 @@ def _runtime(
 ) -> dict:
     """Copy (bundled) or link (cdn) the runtime files; return what the client needs to load them.
 
-    tmbuild's own kernels (tmbuild.kernels) always come from the site itself.
+    tmbuild's own kernels (tmbuild.kernels) travel inside the page, in base64: a request of
+    their own came back only after the weights here, queued behind them on two cores.
     """
     kernels = None
     if page_uses_kernels(config, plan):
-        data = kernels_binary()
-        kernels = hashed_name("assets/" + KERNELS_NAME, data)
-        files[kernels] = data
-        kernels = config.base_url + kernels
+        kernels = base64.b64encode(kernels_binary()).decode("ascii")
     elif config.runtime.kernels and plan is not None and kernels_refusal(plan):
         log.info("The page runs the plan on TensorFlow.js: %s", kernels_refusal(plan))
     scripts, wasm_paths = [], {}
@@ -206,7 +204,7 @@ def _preloads(base: str, model: ModelFiles, runtime: dict) -> list[dict]:
     if runtime["kernels"]:
         # Where the page takes WASM it needs no TensorFlow.js at all; where it takes WebGL it
         # starts core as soon as it has checked the GPU (~10 ms in).
-        preloads = [{"url": runtime["kernels"], "as": "fetch", "integrity": None}]
+        preloads = []
     else:
         preloads = [
             {"url": script["url"], "as": "script", "integrity": script["integrity"]}

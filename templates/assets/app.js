@@ -475,25 +475,21 @@
 
   let kernelsLoad = null;
 
-  // The module, compiling while the weights download; null where the page cannot use it.
+  // The module (carried in the page) with the plan laid out in its memory and primed, while
+  // the weights download; null where the page cannot use it. Compiled on this thread: 8 kB
+  // take ~1 ms, where an asynchronous compile waited for a busy worker thread.
   function startKernelsLoad() {
     if (!config.runtime.kernels || !config.model.plan || !hasWasmSimd()) return null;
     if (!kernelsLoad) {
-      kernelsLoad = (async () => {
-        let response;
-        try {
-          response = await fetch(config.runtime.kernels);
-        } catch (error) {
-          throw new DownloadError("could not load " + config.runtime.kernels + ": " + error.message);
-        }
-        if (!response.ok) {
-          throw new DownloadError("could not load " + config.runtime.kernels + ": HTTP " +
-            response.status);
-        }
-        const compiled = await WebAssembly.instantiate(await response.arrayBuffer(), {});
-        primeKernels(compiled.instance.exports);
-        return compiled.instance.exports;
-      })();
+      kernelsLoad = Promise.resolve().then(() => {
+        const text = atob(config.runtime.kernels);
+        const bytes = new Uint8Array(text.length);
+        for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+        const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+        const layout = layOutPlan(config.model.plan, instance.exports);
+        primeKernels(layout);
+        return layout;
+      });
       kernelsLoad.catch(() => { kernelsLoad = null; }); // a retry tries again
     }
     return kernelsLoad;
@@ -501,16 +497,12 @@
 
   // V8 first runs a module on its baseline compiler and optimises each function once it has
   // run a while: the first pass of the plan took ~20 ms, later ones ~5. Running every kernel
-  // on scratch zeros while the weights still download gets them optimised before they count.
-  function primeKernels(kernels) {
+  // on the still empty memory while the weights download gets them optimised before they count.
+  function primeKernels(layout) {
+    const kernels = layout.kernels;
     const side = 32;
     const count = side * side * side; // a 32×32 image with 32 channels
-    const base = Math.ceil(kernels.__heap_base.value / 16) * 16;
-    const scratch = [0, 1, 2, 3].map((n) => base + n * (count + 8) * 4);
-    const end = scratch[3] + (count + 8) * 4;
-    const pages = Math.ceil((end - kernels.memory.buffer.byteLength) / 65536);
-    if (pages > 0) kernels.memory.grow(pages);
-    const [a, b, c, out] = scratch;
+    const [a, b, c, out] = [0, 1, 2, 3].map((n) => layout.base + n * (count + 8) * 4);
     for (let pass = 0; pass < 2; pass++) {
       kernels.gemm(a, side * side, side, b, c, side, out, 2);
       kernels.conv(a, side, side, 3, b, 3, 3, 2, 2, 1, 1, 0, 0, side / 2 - 1, side / 2 - 1, c,
@@ -523,6 +515,8 @@
     }
   }
 
+  const PRIMING_BYTES = 4 * (32 * 32 * 32 + 8) * 4; // primeKernels' four buffers
+
   // Output size and padding before, as TensorFlow.js computes them for "same" and "valid".
   function convWindow(inputSize, kernelSize, stride, dilation, pad) {
     const span = (kernelSize - 1) * dilation + 1;
@@ -533,91 +527,115 @@
 
   const elements = (shape) => shape.reduce((a, b) => a * b, 1);
 
-  // Every step becomes one call into the module, with its addresses fixed here: the weights
-  // copied in once, and each value in a buffer of its size, reused once the plan frees it.
-  function prepareKernels(plan, weights, kernels) {
-    let end = Math.ceil(kernels.__heap_base.value / 16) * 16;
+  // f, remembering its last answer: a folded kernel and its bias come from one computation.
+  function lastOf(f) {
+    let argument = null;
+    let answer = null;
+    return (value) => {
+      if (value !== argument) {
+        argument = value;
+        answer = f(value);
+      }
+      return answer;
+    };
+  }
+
+  // Every step becomes one call into the module at fixed addresses, from the plan alone (the
+  // weights' shapes are in it), so this runs while the weights download: room for each weight
+  // (filled by fillWeights), and for each value, in the smallest freed buffer it fits in.
+  function layOutPlan(plan, kernels) {
+    const base = Math.ceil(kernels.__heap_base.value / 16) * 16;
+    let end = base;
     // Every buffer 16-byte aligned, with 8 floats of room after it: kernels.c may read (never
     // write) up to 7 floats past a kernel row or a bias.
     const reserve = (count) => {
       const address = end;
       end += Math.ceil((count + 8) / 4) * 16;
+      return { address, count };
+    };
+    const fills = []; // [address, (weights) → Float32Array]
+    const constant = (count, fill) => {
+      const { address } = reserve(count);
+      fills.push([address, fill]);
       return address;
     };
-    const constants = []; // [address, values]: written once the memory has grown
-    const constant = (values) => {
-      const address = reserve(values.length);
-      constants.push([address, values]);
-      return address;
+    const spare = []; // freed value buffers, {address, count}
+    const allocate = (count) => {
+      let best = -1;
+      spare.forEach((buffer, index) => {
+        if (buffer.count >= count && (best < 0 || buffer.count < spare[best].count)) best = index;
+      });
+      return best < 0 ? reserve(count) : spare.splice(best, 1)[0];
     };
-    const spare = new Map(); // element count → addresses of freed values
-    const allocate = (count) => (spare.get(count) || []).pop() || reserve(count);
-    const weight = (name) => weights.get(name);
-    const floats = () => new Float32Array(kernels.memory.buffer);
+    const shapeOf = new Map(plan.weights.map((entry) => [entry.name, entry.shape]));
+    const valuesOf = (weights, name) => weights.get(name).values;
+    const zeros = (count) => () => new Float32Array(count);
 
     const channels = config.model.grayscale ? 1 : 3;
     const shapes = [[size, size, channels]];
-    const addresses = [allocate(elements(shapes[0]))];
+    const buffers = [allocate(elements(shapes[0]))];
     const calls = [];
     for (const step of plan.steps) {
       const input = shapes[step.in[0]];
-      const x = addresses[step.in[0]];
+      const x = buffers[step.in[0]].address;
       const activation = step.activation || "linear";
       const fused = KERNEL_ACTIVATIONS[activation] || 0;
       let shape;
       let call; // (output address) → the call
       if (step.op === "conv" || step.op === "depthwise") {
-        const { kernel, bias } = step.batchnorm ? foldBatchNorm(step, weights)
-          : { kernel: weight(step.kernel), bias: step.bias ? weight(step.bias) : null };
-        const [kernelH, kernelW, inChannels, multiplier] = kernel.shape;
+        const kernelShape = shapeOf.get(step.kernel);
+        const [kernelH, kernelW, inChannels, last] = kernelShape;
+        const outChannels = step.op === "depthwise" ? inChannels * last : last;
+        // uint8 models keep their batch norms: folded here, once the weights are in.
+        const folded = step.batchnorm ? lastOf((weights) => foldBatchNorm(step, weights)) : null;
+        const k = constant(elements(kernelShape), folded ? (w) => folded(w).kernel.values
+          : (w) => valuesOf(w, step.kernel));
+        const b = constant(outChannels, folded ? (w) => folded(w).bias.values
+          : step.bias ? (w) => valuesOf(w, step.bias) : zeros(outChannels));
         const [height, width] = input;
         const rows = convWindow(height, kernelH, step.strides[0], step.dilations[0], step.pad);
         const cols = convWindow(width, kernelW, step.strides[1], step.dilations[1], step.pad);
+        shape = [rows.size, cols.size, outChannels];
+        const pointwise = kernelH === 1 && kernelW === 1 && step.strides[0] === 1 &&
+          step.strides[1] === 1;
         if (step.op === "depthwise") {
-          shape = [rows.size, cols.size, inChannels * multiplier];
-          const k = constant(kernel.values);
-          const b = constant(bias ? bias.values : new Float32Array(inChannels));
           call = (out) => () => kernels.depthwise(x, height, width, inChannels, k, kernelH,
             kernelW, step.strides[0], step.strides[1], step.dilations[0], step.dilations[1],
             rows.before, cols.before, rows.size, cols.size, b, out, fused);
+        } else if (pointwise) {
+          call = (out) => () => kernels.gemm(x, height * width, inChannels, k, b, outChannels,
+            out, fused);
         } else {
-          const outChannels = kernel.shape[3];
-          shape = [rows.size, cols.size, outChannels];
-          const k = constant(kernel.values);
-          const b = constant(bias ? bias.values : new Float32Array(outChannels));
-          const pointwise = kernelH === 1 && kernelW === 1 && step.strides[0] === 1 &&
-            step.strides[1] === 1;
-          call = pointwise
-            ? (out) => () => kernels.gemm(x, height * width, inChannels, k, b, outChannels, out,
-              fused)
-            : (out) => () => kernels.conv(x, height, width, inChannels, k, kernelH, kernelW,
-              step.strides[0], step.strides[1], step.dilations[0], step.dilations[1],
-              rows.before, cols.before, rows.size, cols.size, b, outChannels, out, fused);
+          call = (out) => () => kernels.conv(x, height, width, inChannels, k, kernelH, kernelW,
+            step.strides[0], step.strides[1], step.dilations[0], step.dilations[1],
+            rows.before, cols.before, rows.size, cols.size, b, outChannels, out, fused);
         }
       } else if (step.op === "dense") {
-        const kernel = weight(step.kernel);
-        const [depth, units] = kernel.shape;
+        const [depth, units] = shapeOf.get(step.kernel);
         shape = [...input.slice(0, -1), units];
-        const k = constant(kernel.values);
-        const b = constant(step.bias ? weight(step.bias).values : new Float32Array(units));
+        const k = constant(depth * units, (w) => valuesOf(w, step.kernel));
+        const b = constant(units, step.bias ? (w) => valuesOf(w, step.bias) : zeros(units));
         call = (out) => () => kernels.gemm(x, elements(input) / depth, depth, k, b, units, out,
           fused);
       } else if (step.op === "batchnorm") {
         const count = input[input.length - 1];
-        const scale = new Float32Array(count);
-        const shift = new Float32Array(count);
-        const optional = (name) => (step[name] ? weight(step[name]).values : null);
-        const gamma = optional("gamma");
-        const beta = optional("beta");
-        const mean = weight(step.mean).values;
-        const variance = weight(step.variance).values;
-        for (let c = 0; c < count; c++) {
-          scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + step.epsilon);
-          shift[c] = (beta ? beta[c] : 0) - mean[c] * scale[c];
-        }
+        const norm = lastOf((weights) => {
+          const optional = (name) => (step[name] ? valuesOf(weights, step[name]) : null);
+          const gamma = optional("gamma");
+          const beta = optional("beta");
+          const mean = valuesOf(weights, step.mean);
+          const variance = valuesOf(weights, step.variance);
+          const scale = new Float32Array(count);
+          const shift = new Float32Array(count);
+          for (let c = 0; c < count; c++) {
+            scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + step.epsilon);
+            shift[c] = (beta ? beta[c] : 0) - mean[c] * scale[c];
+          }
+          return { scale, shift };
+        });
         shape = input;
-        const s = constant(scale);
-        const t = constant(shift);
+        const s = constant(count, (w) => norm(w).scale);
+        const t = constant(count, (w) => norm(w).shift);
         call = (out) => () => kernels.scale_shift(x, elements(input) / count, count, s, t, out);
       } else if (step.op === "pad") {
         const [[top, bottom], [left, right]] = step.padding;
@@ -625,7 +643,7 @@
         call = (out) => () => kernels.zero_pad(x, input[0], input[1], input[2], top, bottom, left,
           right, out);
       } else if (step.op === "add") {
-        const y = addresses[step.in[1]];
+        const y = buffers[step.in[1]].address;
         shape = input;
         call = (out) => () => kernels.add(x, y, elements(input), out);
       } else if (step.op === "mean") {
@@ -634,11 +652,13 @@
       } else if (step.op === "flatten" || step.op === "activation") {
         shape = step.op === "flatten" ? [elements(input)] : input;
         const count = elements(input);
-        call = (out) => () => floats().copyWithin(out / 4, x / 4, x / 4 + count);
+        call = (out) => () => new Float32Array(kernels.memory.buffer)
+          .copyWithin(out / 4, x / 4, x / 4 + count);
       } else {
         throw new Error("unknown step " + step.op);
       }
-      const out = allocate(elements(shape));
+      const buffer = allocate(elements(shape));
+      const out = buffer.address;
       const run = call(out);
       const count = elements(shape);
       const after = activation === "softmax" ? (values) => softmax(values, shape[shape.length - 1])
@@ -649,29 +669,32 @@
         after(new Float32Array(kernels.memory.buffer, out, count));
       } : run);
       shapes.push(shape);
-      addresses.push(out);
-      for (const index of step.free || []) {
-        const freed = elements(shapes[index]);
-        if (!spare.has(freed)) spare.set(freed, []);
-        spare.get(freed).push(addresses[index]);
-      }
+      buffers.push(buffer);
+      for (const index of step.free || []) spare.push(buffers[index]);
     }
+    // Grown once, and every page touched now: a fresh page costs a fault on first write,
+    // which would otherwise land in the warm-up.
+    end = Math.max(end, base + PRIMING_BYTES);
     const pages = Math.ceil((end - kernels.memory.buffer.byteLength) / 65536);
     if (pages > 0) kernels.memory.grow(pages);
-    const memory = floats();
-    for (const [address, values] of constants) memory.set(values, address / 4);
-
-    const inputAddress = addresses[0];
-    const inputCount = elements(shapes[0]);
-    const output = addresses[plan.output];
-    const outputCount = elements(shapes[plan.output]);
+    new Uint8Array(kernels.memory.buffer, base, end - base).fill(0);
     return {
-      run(fill) {
-        fill(new Float32Array(kernels.memory.buffer, inputAddress, inputCount));
-        for (const call of calls) call();
-        return Array.from(new Float32Array(kernels.memory.buffer, output, outputCount));
-      },
+      kernels, base, fills, calls,
+      input: { address: buffers[0].address, count: elements(shapes[0]) },
+      output: { address: buffers[plan.output].address, count: elements(shapes[plan.output]) },
     };
+  }
+
+  function fillWeights(layout, weights) {
+    const memory = new Float32Array(layout.kernels.memory.buffer);
+    for (const [address, fill] of layout.fills) memory.set(fill(weights), address / 4);
+  }
+
+  function runLayout(layout, fillInput) {
+    const buffer = layout.kernels.memory.buffer;
+    fillInput(new Float32Array(buffer, layout.input.address, layout.input.count));
+    for (const call of layout.calls) call();
+    return Array.from(new Float32Array(buffer, layout.output.address, layout.output.count));
   }
 
   function elementwise(apply) {
@@ -718,10 +741,10 @@
     }
   }
 
-  function kernelsRunner(prepared) {
+  function kernelsRunner(layout) {
     return {
-      classify: async (canvas) => prepared.run((input) => pixelsInto(canvas, input)),
-      warmUp: async () => { prepared.run((input) => input.fill(0)); },
+      classify: async (canvas) => runLayout(layout, (input) => pixelsInto(canvas, input)),
+      warmUp: async () => { runLayout(layout, (input) => input.fill(0)); },
       dispose() {},
     };
   }
@@ -783,16 +806,16 @@
   // The plan on tmbuild's kernels, or null (and why, in the console) when they do not start
   // here: a browser that refuses the module falls back on TensorFlow.js's backends.
   async function startKernelsRunner(kernels, download) {
-    let module;
+    let layout;
     try {
-      module = await kernels;
+      layout = await kernels;
     } catch (error) {
-      if (error instanceof DownloadError) throw error;
       console.warn("tmbuild: the WebAssembly kernels did not start (" + error.message +
         "); using TensorFlow.js");
       return null;
     }
-    return kernelsRunner(prepareKernels(config.model.plan, await planWeights(download), module));
+    fillWeights(layout, await planWeights(download));
+    return kernelsRunner(layout);
   }
 
   // TensorFlow.js core, its backend and the model.
