@@ -22,6 +22,19 @@ NO_SIMD = """(() => {
 })();"""
 
 
+# Chromium before 2023: no synchronous compile of a module over 4 kB on the page's thread.
+SMALL_SYNC_COMPILE = """(() => {
+  const Module = WebAssembly.Module;
+  WebAssembly.Module = function (bytes) {
+    if (bytes.length > 4096) {
+      throw new RangeError("WebAssembly.Compile is disallowed on the main thread, if the " +
+        "buffer size is larger than 4KB. Use WebAssembly.compile, or compile on a worker thread.");
+    }
+    return new Module(bytes);
+  };
+})();"""
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     return _build(tmp_path_factory.mktemp("kernels"), "brands6-imgs", "float16")
@@ -81,3 +94,11 @@ def test_a_module_the_browser_refuses_falls_back_on_tensorflow(tmp_path, site):
     assert warning.startswith("warning: tmbuild: the WebAssembly kernels did not start (")
     assert warning.endswith("); using TensorFlow.js")
     assert _largest_difference(predictions, expected) < TOLERANCE
+
+
+def test_where_the_browser_refuses_a_synchronous_compile_the_kernels_compile_asynchronously(site):
+    _, expected, _, _ = _visit(site)
+    info, predictions, messages, _ = _visit(site, SMALL_SYNC_COMPILE)
+    assert (info["backend"], info["runner"]) == ("wasm", "kernels")
+    assert messages == []
+    assert predictions == expected

@@ -1,5 +1,5 @@
-/* tmbuild client: loads the pinned TensorFlow.js runtime and the model, warms it up, and
- * classifies images exactly as Teachable Machine does. Public API: window.tmbuild.
+/* tmbuild client: loads the model and runs it on tmbuild's WASM kernels or on the pinned
+ * TensorFlow.js runtime, warms it up, and classifies images exactly as Teachable Machine does. Public API: window.tmbuild.
  * Configuration comes from <script type="application/json" id="tmbuild-config">.
  *
  * Loading can fail (a dropped connection, no backend that starts); the page then says why and
@@ -481,15 +481,23 @@
   function startKernelsLoad() {
     if (!config.runtime.kernels || !config.model.plan || !hasWasmSimd()) return null;
     if (!kernelsLoad) {
-      kernelsLoad = Promise.resolve().then(() => {
+      kernelsLoad = (async () => {
         const text = atob(config.runtime.kernels);
         const bytes = new Uint8Array(text.length);
         for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-        const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+        let instance;
+        try {
+          instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+        } catch (error) {
+          // Chromium before 2023 (and Android WebViews built on it) compiles nothing over
+          // 4 kB on the page's thread.
+          if (!(error instanceof RangeError)) throw error;
+          instance = (await WebAssembly.instantiate(bytes, {})).instance;
+        }
         const layout = layOutPlan(config.model.plan, instance.exports);
         primeKernels(layout);
         return layout;
-      });
+      })();
       kernelsLoad.catch(() => { kernelsLoad = null; }); // a retry tries again
     }
     return kernelsLoad;
