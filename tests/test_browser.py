@@ -129,3 +129,36 @@ def test_real_export_loads_after_rewriting(tmp_path, quantize):
         }""")
         assert result["top"]["label"] in info["labels"]
         assert problems == []
+
+
+# Counts the WebGL contexts the page asks for (its backend check), in every page of the context.
+COUNT_WEBGL_CONTEXTS = """(() => {
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  window.webglContexts = 0;
+  HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+    if (String(kind).startsWith("webgl")) window.webglContexts += 1;
+    return getContext.call(this, kind, ...rest);
+  };
+})();"""
+
+
+def test_a_returning_visitor_skips_the_webgl_check(example_site):
+    # The check creates a WebGL context (~20-40 ms with SwiftShader); its answer is kept.
+    with serve_site(example_site) as url, chromium() as context:
+        context.add_init_script(COUNT_WEBGL_CONTEXTS)
+        page = context.new_page()
+        page.goto(url + "/")
+        assert page.evaluate("window.tmbuild.ready")["backend"] == "wasm"
+        assert page.evaluate("window.webglContexts") >= 1
+        page.reload()
+        assert page.evaluate("window.tmbuild.ready")["backend"] == "wasm"
+        assert page.evaluate("window.webglContexts") == 0
+        # Another browser (a changed user agent) checks again.
+        page.evaluate("""() => {
+          const saved = JSON.parse(localStorage.getItem("tmbuild:webgl"));
+          saved.browser = "an older version";
+          localStorage.setItem("tmbuild:webgl", JSON.stringify(saved));
+        }""")
+        page.reload()
+        assert page.evaluate("window.tmbuild.ready")["backend"] == "wasm"
+        assert page.evaluate("window.webglContexts") >= 1

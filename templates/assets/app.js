@@ -83,6 +83,22 @@
     return { available: true, software: SOFTWARE_RENDERERS.test(renderer), renderer };
   }
 
+  // Checking WebGL creates a context: ~20–40 ms with a software renderer here, on the page's
+  // thread. The answer is kept per browser (its user agent), so a returning visitor skips it.
+  const WEBGL_KEY = "tmbuild:webgl";
+
+  function rememberedWebglInfo() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(WEBGL_KEY));
+      if (saved && saved.browser === navigator.userAgent) return saved.info;
+    } catch (error) { /* storage turned off or unreadable: check again */ }
+    const info = webglInfo();
+    try {
+      localStorage.setItem(WEBGL_KEY, JSON.stringify({ browser: navigator.userAgent, info }));
+    } catch (error) { /* storage turned off or full: nothing to keep */ }
+    return info;
+  }
+
   function hasRole(role) {
     return config.runtime.scripts.some((s) => s.role === role);
   }
@@ -91,7 +107,7 @@
   // software WebGL (SwiftShader, llvmpipe) is slower than WASM; plain CPU as the last resort.
   function backendCandidates(requested) {
     if (requested !== "auto") return [requested];
-    const gl = webglInfo();
+    const gl = rememberedWebglInfo();
     const order = [];
     if (gl.available && !gl.software) order.push("webgl");
     order.push("wasm");
