@@ -1,5 +1,6 @@
 /* tmbuild client: loads the model and runs it on tmbuild's WASM kernels or on the pinned
- * TensorFlow.js runtime, warms it up, and classifies images exactly as Teachable Machine does. Public API: window.tmbuild.
+ * TensorFlow.js runtime, warms it up, and classifies images exactly as Teachable Machine
+ * does. Public API: window.tmbuild.
  * Configuration comes from <script type="application/json" id="tmbuild-config">.
  *
  * Loading can fail (a dropped connection, no backend that starts); the page then says why and
