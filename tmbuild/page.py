@@ -170,8 +170,8 @@ def _runtime(
     kernels = None
     if page_uses_kernels(config, plan):
         kernels = base64.b64encode(kernels_binary()).decode("ascii")
-    elif config.runtime.kernels and plan is not None and kernels_refusal(plan):
-        log.info("The page runs the plan on TensorFlow.js: %s", kernels_refusal(plan))
+    elif config.runtime.kernels and plan is not None and (refusal := kernels_refusal(plan)):
+        log.info("The page runs the plan on TensorFlow.js: %s", refusal)
     scripts, wasm_paths = [], {}
     for runtime_file in runtime:
         data = runtime_file.read_bytes()

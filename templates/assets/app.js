@@ -311,7 +311,7 @@
     const weights = new Map();
     let offset = 0;
     for (const entry of entries) {
-      const count = entry.shape.reduce((a, b) => a * b, 1);
+      const count = elements(entry.shape);
       const quantization = entry.quantization;
       const width = quantization ? STORED_BYTES[quantization.dtype] : 4;
       const bytes = buffer.slice(offset, offset + count * width); // a copy, so always aligned
@@ -337,14 +337,9 @@
     return weights;
   }
 
-  // A batch norm right after a convolution is a scale and shift per output channel: folded
-  // into the kernel and bias once here, one fused op then does the work of three.
-  function foldBatchNorm(step, weights) {
-    const kernel = weights.get(step.kernel);
-    const shape = kernel.shape;
-    const channels = step.op === "depthwise" ? shape[2] * shape[3] : shape[3];
-    const norm = step.batchnorm;
-    const bias = step.bias ? weights.get(step.bias).values : null;
+  // A batch norm (names of its weights, and epsilon) as y = x · scale + shift per channel,
+  // after a bias it follows, if any.
+  function normScaleShift(norm, weights, channels, bias) {
     const gamma = norm.gamma ? weights.get(norm.gamma).values : null;
     const beta = norm.beta ? weights.get(norm.beta).values : null;
     const mean = weights.get(norm.mean).values;
@@ -355,6 +350,17 @@
       scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + norm.epsilon);
       shift[c] = (beta ? beta[c] : 0) + ((bias ? bias[c] : 0) - mean[c]) * scale[c];
     }
+    return { scale, shift };
+  }
+
+  // A batch norm right after a convolution is a scale and shift per output channel: folded
+  // into the kernel and bias once here, one fused op then does the work of three.
+  function foldBatchNorm(step, weights) {
+    const kernel = weights.get(step.kernel);
+    const shape = kernel.shape;
+    const channels = step.op === "depthwise" ? shape[2] * shape[3] : shape[3];
+    const bias = step.bias ? weights.get(step.bias).values : null;
+    const { scale, shift } = normScaleShift(step.batchnorm, weights, channels, bias);
     const folded = new Float32Array(kernel.values.length);
     for (let i = 0; i < folded.length; i++) folded[i] = kernel.values[i] * scale[i % channels];
     return { kernel: { values: folded, shape }, bias: { values: shift, shape: [channels] } };
@@ -644,20 +650,7 @@
           fused);
       } else if (step.op === "batchnorm") {
         const count = input[input.length - 1];
-        const norm = lastOf((weights) => {
-          const optional = (name) => (step[name] ? valuesOf(weights, step[name]) : null);
-          const gamma = optional("gamma");
-          const beta = optional("beta");
-          const mean = valuesOf(weights, step.mean);
-          const variance = valuesOf(weights, step.variance);
-          const scale = new Float32Array(count);
-          const shift = new Float32Array(count);
-          for (let c = 0; c < count; c++) {
-            scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + step.epsilon);
-            shift[c] = (beta ? beta[c] : 0) - mean[c] * scale[c];
-          }
-          return { scale, shift };
-        });
+        const norm = lastOf((weights) => normScaleShift(step, weights, count, null));
         shape = input;
         const s = constant(count, (w) => norm(w).scale);
         const t = constant(count, (w) => norm(w).shift);
