@@ -6,12 +6,16 @@ shipped, runs them (test_plan_browser.py checks their predictions against tf-lay
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
+import numpy as np
 import pytest
 from browser import chromium, serve_site
 from test_plan_browser import CLASSIFY, IMAGES, TOLERANCE, _build, _largest_difference
+
+from tmbuild.kernels import kernels_binary
 
 pytestmark = pytest.mark.browser
 
@@ -102,3 +106,40 @@ def test_where_the_browser_refuses_a_synchronous_compile_the_kernels_compile_asy
     assert (info["backend"], info["runner"]) == ("wasm", "kernels")
     assert messages == []
     assert predictions == expected
+
+
+# kernels.c `pixels` on RGBA bytes, in a page of its own: its float32 values, exactly.
+PIXELS = """async ([module, rgba, grayscale]) => {
+  const bytes = Uint8Array.from(atob(module), (c) => c.charCodeAt(0));
+  const { exports } = (await WebAssembly.instantiate(bytes, {})).instance;
+  const at = Math.ceil(exports.__heap_base.value / 16) * 16;
+  const count = rgba.length / 4;
+  const out = at + Math.ceil(rgba.length / 16) * 16;
+  exports.memory.grow(Math.ceil((out + count * 12) / 65536));
+  new Uint8Array(exports.memory.buffer, at, rgba.length).set(rgba);
+  exports.pixels(at, count, out, grayscale ? 1 : 0);
+  return Array.from(new Float32Array(exports.memory.buffer, out, count * (grayscale ? 1 : 3)));
+}"""
+
+
+@pytest.mark.parametrize("grayscale", [False, True], ids=["colour", "grayscale"])
+def test_the_kernels_preprocess_pixels_exactly_as_tensorflow_does(grayscale):
+    # Teachable Machine's preprocessing as TensorFlow.js computes it in float32: value / 127 - 1,
+    # of the luma (r·0.2989 + g·0.587, then + b·0.114) for a grayscale model. Every byte value
+    # in every channel, then random pixels; compared bit for bit.
+    ramp = np.arange(256, dtype=np.uint8)
+    rng = np.random.default_rng(7)
+    rgba = np.concatenate([
+        np.stack([ramp, ramp[::-1], np.roll(ramp, 85), np.full(256, 255, np.uint8)], axis=1),
+        rng.integers(0, 256, (4096, 4), dtype=np.uint8),
+    ])  # fmt: skip
+    rgb = rgba[:, :3].astype(np.float32)
+    if grayscale:
+        luma = np.array([0.2989, 0.587, 0.114], dtype=np.float32)
+        rgb = (rgb[:, 0] * luma[0] + rgb[:, 1] * luma[1]) + rgb[:, 2] * luma[2]
+    expected = (rgb / np.float32(127) - np.float32(1)).ravel()
+    module = base64.b64encode(kernels_binary()).decode()
+    with chromium() as context:
+        page = context.new_page()
+        got = page.evaluate(PIXELS, [module, rgba.ravel().tolist(), grayscale])
+    np.testing.assert_array_equal(np.array(got, dtype=np.float32), expected)
