@@ -254,7 +254,8 @@
 
   // ---- the model -----------------------------------------------------------------------
 
-  let model = null; // { classify(canvas) → probabilities, warmUp(), dispose() }
+  // { classify(canvas) → probabilities, warmUp() → its ms if it ran earlier, dispose() }
+  let model = null;
   let backend = null;
   let onKernels = false; // the plan runs on tmbuild's kernels, without TensorFlow.js
   const labels = config.model.labels;
@@ -499,7 +500,7 @@
   let kernelsLoad = null;
 
   // The module (carried in the page) with the plan laid out in its memory and primed, while
-  // the weights download; null where the page cannot use it. Compiled on this thread: 8 kB
+  // the weights download; null where the page cannot use it. Compiled on this thread: 9 kB
   // take ~1 ms, where an asynchronous compile waited for a busy worker thread.
   function startKernelsLoad() {
     if (!config.runtime.kernels || !config.model.plan || !hasWasmSimd()) return null;
@@ -519,6 +520,9 @@
         }
         const layout = layOutPlan(config.model.plan, instance.exports);
         primeKernels(layout);
+        const warmStarted = performance.now();
+        warmUpKernels(layout);
+        layout.warmupMs = performance.now() - warmStarted;
         return layout;
       })();
       kernelsLoad.catch(() => { kernelsLoad = null; }); // a retry tries again
@@ -603,6 +607,7 @@
     const zeros = (count) => () => new Float32Array(count);
 
     const channels = config.model.grayscale ? 1 : 3;
+    const rgba = reserve(size * size).address; // the canvas's bytes, 4 to a pixel
     const shapes = [[size, size, channels]];
     const buffers = [allocate(elements(shapes[0]))];
     const calls = [];
@@ -691,13 +696,14 @@
       for (const index of step.free || []) spare.push(buffers[index]);
     }
     // Grown once, and every page touched now: a fresh page costs a fault on first write,
-    // which would otherwise land in the warm-up.
+    // which would otherwise land in copying the weights in, after the download.
     end = Math.max(end, base + PRIMING_BYTES);
     const pages = Math.ceil((end - kernels.memory.buffer.byteLength) / 65536);
     if (pages > 0) kernels.memory.grow(pages);
     new Uint8Array(kernels.memory.buffer, base, end - base).fill(0);
     return {
-      kernels, base, fills, calls,
+      kernels, base, fills, calls, rgba, grayscale: config.model.grayscale ? 1 : 0,
+      warmupMs: 0,
       input: { address: buffers[0].address, count: elements(shapes[0]) },
       output: { address: buffers[plan.output].address, count: elements(shapes[plan.output]) },
     };
@@ -708,11 +714,18 @@
     for (const [address, fill] of layout.fills) memory.set(fill(weights), address / 4);
   }
 
-  function runLayout(layout, fillInput) {
-    const buffer = layout.kernels.memory.buffer;
-    fillInput(new Float32Array(buffer, layout.input.address, layout.input.count));
+  function runLayout(layout) {
     for (const call of layout.calls) call();
-    return Array.from(new Float32Array(buffer, layout.output.address, layout.output.count));
+    return Array.from(new Float32Array(layout.kernels.memory.buffer, layout.output.address,
+      layout.output.count));
+  }
+
+  // The whole path of an image, preprocessing included, before the weights arrive: what the
+  // values are does not matter to how long the kernels take. The first image then takes the
+  // optimised code at once and costs the visitor no warm-up after the download.
+  function warmUpKernels(layout) {
+    layout.kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
+    runLayout(layout);
   }
 
   function elementwise(apply) {
@@ -736,33 +749,22 @@
     }
   }
 
-  // Teachable Machine's preprocessing on the cropped canvas's pixels, in float32 as
-  // TensorFlow.js does it: (value / 127) - 1, after the luma weights for a grayscale model.
-  const LUMA = [0.2989, 0.587, 0.114].map(Math.fround);
-
-  function pixelsInto(canvas, input) {
+  // The cropped canvas's RGBA bytes into the module, where kernels.c `pixels` applies
+  // Teachable Machine's preprocessing in float32, as TensorFlow.js computes it.
+  function pixelsInto(layout, canvas) {
     const context = canvas.getContext("2d", { willReadFrequently: true });
     const pixels = context.getImageData(0, 0, size, size).data;
-    const f = Math.fround;
-    if (config.model.grayscale) {
-      for (let i = 0, p = 0; i < input.length; i++, p += 4) {
-        const luma = f(f(f(pixels[p] * LUMA[0]) + f(pixels[p + 1] * LUMA[1])) +
-          f(pixels[p + 2] * LUMA[2]));
-        input[i] = f(luma / 127) - 1;
-      }
-    } else {
-      for (let i = 0, p = 0; i < input.length; i += 3, p += 4) {
-        input[i] = f(pixels[p] / 127) - 1;
-        input[i + 1] = f(pixels[p + 1] / 127) - 1;
-        input[i + 2] = f(pixels[p + 2] / 127) - 1;
-      }
-    }
+    new Uint8Array(layout.kernels.memory.buffer, layout.rgba, pixels.length).set(pixels);
+    layout.kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
   }
 
   function kernelsRunner(layout) {
     return {
-      classify: async (canvas) => runLayout(layout, (input) => pixelsInto(canvas, input)),
-      warmUp: async () => { runLayout(layout, (input) => input.fill(0)); },
+      classify: async (canvas) => {
+        pixelsInto(layout, canvas);
+        return runLayout(layout);
+      },
+      warmUp: async () => layout.warmupMs, // done while the weights downloaded
       dispose() {},
     };
   }
@@ -883,8 +885,8 @@
     performance.mark("tmbuild:model-loaded");
     ui.warming();
     const warmStarted = performance.now();
-    await model.warmUp();
-    const warmupMs = performance.now() - warmStarted;
+    const warmedEarlier = await model.warmUp(); // the kernels' ms, from before the weights came
+    const warmupMs = warmedEarlier === undefined ? performance.now() - warmStarted : warmedEarlier;
     performance.mark("tmbuild:warmed-up");
     return { backend, runner: onKernels ? "kernels" : "tensorflow", labels: labels.slice(),
       imageSize: size, loadMs, warmupMs, modelBytes: config.model.bytes };
