@@ -162,3 +162,30 @@ def test_a_returning_visitor_skips_the_webgl_check(example_site):
         page.reload()
         assert page.evaluate("window.tmbuild.ready")["backend"] == "wasm"
         assert page.evaluate("window.webglContexts") >= 1
+
+
+@pytest.mark.parametrize("weights", ["arrive", "fail"])
+def test_sample_thumbnails_load_once_the_model_has(tmp_path, weights):
+    # On a first visit the thumbnails' downloads and decodes delayed the first prediction, so
+    # they wait for the model's load to end, whether it succeeds or fails.
+    site = _build(tmp_path)
+    with serve_site(site) as url, chromium() as context:
+        page = context.new_page()
+        held, requested = [], []
+        page.route("**/*.bin", lambda route: held.append(route))
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url + "/")
+        while not held:
+            page.wait_for_timeout(50)
+        page.wait_for_timeout(500)
+        assert not [u for u in requested if "/samples/" in u]
+        sources = page.eval_on_selector_all(".sample img", "all => all.map((i) => i.src)")
+        assert len(sources) == 8 and set(sources) == {""}
+        for route in held:
+            route.continue_() if weights == "arrive" else route.abort()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.sample img')]"
+            ".every((image) => image.complete && image.naturalWidth > 0)"
+        )
+        loaded = page.evaluate("window.tmbuild.ready.then(() => true, () => false)")
+        assert loaded is (weights == "arrive")
