@@ -13,7 +13,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmbuild import weights as weights_format
+from tmbuild import weights_manifest
 from tmbuild.errors import ExportError
 from tmbuild.sources import (
     ExportFiles,
@@ -381,8 +381,8 @@ def _read_weight_groups(
                 raise ExportError(f"{where}: weight {weight} is listed twice; damaged? {AGAIN}")
             names.add(entry["name"])
             try:
-                expected += weights_format.entry_nbytes(entry)
-            except weights_format.WeightsFormatError as error:
+                expected += weights_manifest.entry_nbytes(entry)
+            except weights_manifest.WeightsFormatError as error:
                 raise ExportError(f"{where}: weight {weight}: {error}; {AGAIN}") from None
         data = b"".join(_read_shard(files, where, base, path) for path in paths)
         if len(data) != expected:

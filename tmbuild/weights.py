@@ -12,48 +12,23 @@ here ships exactly what the official converter would have written. Reading follo
 
 from __future__ import annotations
 
-import math
 import reprlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tmbuild.errors import TmbuildError
+from tmbuild.weights_manifest import QUANTIZED_STORAGE, STORED_DTYPES, EntryLayout, entry_layout
+from tmbuild.weights_manifest import WeightsFormatError as WeightsFormatError  # for callers
+from tmbuild.weights_manifest import entry_nbytes as entry_nbytes  # for callers
 
-# Logical dtypes a layers model's weights can have, and how each is stored unquantised.
-# `string` is left out: its byte size cannot be known from the shape, and no layers model
-# (and no Teachable Machine export) has string weights.
-SUPPORTED_DTYPES: dict[str, np.dtype] = {
-    "float32": np.dtype("<f4"),
-    "int32": np.dtype("<i4"),
-    "bool": np.dtype("?"),
-    "complex64": np.dtype("<c8"),  # interleaved real, imaginary float32 pairs
-}
-
-# How each quantisation dtype is stored, and which logical dtypes TensorFlow.js accepts for it.
-QUANTIZED_STORAGE: dict[str, np.dtype] = {
-    "float16": np.dtype("<f2"),
-    "uint8": np.dtype("u1"),
-    "uint16": np.dtype("<u2"),
-}
-_QUANTIZABLE_DTYPES = {
-    "float16": {"float32"},
-    "uint8": {"float32", "int32"},
-    "uint16": {"float32", "int32"},
-}
+# The manifest's storage dtypes as numpy dtypes, for decoding and encoding.
+SUPPORTED_DTYPES: dict[str, np.dtype] = {k: np.dtype(v) for k, v in STORED_DTYPES.items()}
+_STORAGE: dict[str, np.dtype] = {k: np.dtype(v) for k, v in QUANTIZED_STORAGE.items()}
 
 QUANTIZE_CHOICES = ("none", "float16", "uint8")
 
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024  # tensorflowjs' default: the largest file browsers cache
-
-# Far beyond any real model (a Teachable Machine export holds ~540,000 values) and beyond what a
-# browser allocates as one typed array: a shape this big means a damaged manifest.
-MAX_ELEMENTS = 2**31 - 1
-
-
-class WeightsFormatError(TmbuildError, ValueError):
-    """A weights manifest entry or its data cannot be understood."""
 
 
 @dataclass(frozen=True)
@@ -65,36 +40,12 @@ class Weight:
     array: np.ndarray  # values, shaped as in the manifest
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where one manifest entry's values sit in the shard data and how to read them."""
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    stored: np.dtype
-    quantization: dict[str, Any] | None
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.stored.itemsize
-
-
-def entry_nbytes(entry: dict) -> int:
-    """Return the bytes this manifest entry occupies in the shard data.
-
-    Raises WeightsFormatError for anything TensorFlow.js could not load. The message does not
-    repeat the weight's name: callers say which weight and which file they were reading.
-    """
-    return _layout(entry).nbytes
-
-
 def decode_weights(entries: list[dict], data: bytes) -> list[Weight]:
     """Decode the concatenated shard bytes of one group, dequantising quantised entries."""
     layouts = []
     for entry in entries:
         try:
-            layouts.append(_layout(entry))
+            layouts.append(entry_layout(entry))
         except WeightsFormatError as error:
             name = entry.get("name") if isinstance(entry, dict) else None
             which = f"weight {reprlib.repr(name)}" if isinstance(name, str) else "a manifest entry"
@@ -155,88 +106,7 @@ def non_finite_weights(weights: list[Weight]) -> list[str]:
     ]
 
 
-def _layout(entry: Any) -> _Layout:
-    if not isinstance(entry, dict):
-        raise WeightsFormatError(f"a manifest entry must be an object, not {type(entry).__name__}")
-    name, dtype, shape = entry.get("name"), entry.get("dtype"), entry.get("shape")
-    if not isinstance(name, str):
-        raise WeightsFormatError("the entry has no 'name'")
-    # Values from a file we did not write are shown with reprlib: short, whatever their size.
-    if not isinstance(dtype, str) or dtype not in SUPPORTED_DTYPES:
-        raise WeightsFormatError(
-            f"unknown dtype {reprlib.repr(dtype)}; expected one of {', '.join(SUPPORTED_DTYPES)}"
-        )
-    # bool is an int subclass, so `true` in a shape would otherwise count as 1.
-    if not isinstance(shape, list) or not all(
-        isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0 for dim in shape
-    ):
-        raise WeightsFormatError(
-            f"shape must be a list of non-negative integers, not {reprlib.repr(shape)}"
-        )
-    count = _element_count(shape)
-    if count is None or count > MAX_ELEMENTS:
-        many = f"{count:,}" if count is not None and count.bit_length() <= 64 else "too many"
-        raise WeightsFormatError(
-            f"shape {reprlib.repr(shape)} has {many} elements, more than TensorFlow.js can hold"
-        )
-    quantization = _checked_quantization(entry, dtype)
-    if quantization is not None:
-        stored = QUANTIZED_STORAGE[quantization["dtype"]]
-    elif dtype == "bool":
-        stored = np.dtype("u1")  # read raw bytes: any non-zero byte is true, as in the browser
-    else:
-        stored = SUPPORTED_DTYPES[dtype]
-    return _Layout(name, dtype, tuple(shape), stored, quantization)
-
-
-def _element_count(shape: list[int]) -> int | None:
-    """The number of elements, or None once the count passes MAX_ELEMENTS before the last dim.
-
-    Counting stops early because a hostile shape's product could run to millions of digits.
-    """
-    if 0 in shape:
-        return 0
-    count = 1
-    for index, dim in enumerate(shape):
-        count *= dim
-        if count > MAX_ELEMENTS and index < len(shape) - 1:
-            return None
-    return count
-
-
-def _checked_quantization(entry: dict, dtype: str) -> dict[str, Any] | None:
-    if "quantization" not in entry:
-        return None
-    quantization = entry["quantization"]
-    if not isinstance(quantization, dict):
-        raise WeightsFormatError("'quantization' must be an object")
-    kind = quantization.get("dtype")
-    if not isinstance(kind, str) or kind not in QUANTIZED_STORAGE:
-        raise WeightsFormatError(
-            f"unknown quantization dtype {reprlib.repr(kind)}; "
-            f"expected one of {', '.join(QUANTIZED_STORAGE)}"
-        )
-    if dtype not in _QUANTIZABLE_DTYPES[kind]:
-        raise WeightsFormatError(f"{kind} quantization cannot hold {dtype} weights")
-    if kind != "float16":
-        for key in ("min", "scale"):
-            value = quantization.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise WeightsFormatError(f"{kind} quantization needs a numeric {key!r}")
-            # An integer too large for a double would become infinity in the browser.
-            if not math.isfinite(value if isinstance(value, float) else _int_as_float(value)):
-                raise WeightsFormatError(f"quantization {key!r} is {value}, not a finite number")
-    return quantization
-
-
-def _int_as_float(value: int) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
-def _dequantize(stored: np.ndarray, layout: _Layout) -> np.ndarray:
+def _dequantize(stored: np.ndarray, layout: EntryLayout) -> np.ndarray:
     quantization = layout.quantization
     if quantization is None:
         if layout.dtype == "bool":
@@ -277,10 +147,10 @@ def _encode_one(weight: Weight, quantize: str) -> tuple[dict, np.ndarray]:
     if quantize == "float16":
         # Values beyond float16's range become infinity, exactly as tensorflowjs casts them.
         with np.errstate(over="ignore"):
-            stored = values.astype(QUANTIZED_STORAGE["float16"])
+            stored = values.astype(_STORAGE["float16"])
         entry["quantization"] = {"dtype": "float16", "original_dtype": "float32"}
         return entry, stored
-    stored, minimum, scale = _affine_quantize(weight.name, values, QUANTIZED_STORAGE[quantize])
+    stored, minimum, scale = _affine_quantize(weight.name, values, _STORAGE[quantize])
     entry["quantization"] = {
         "dtype": quantize,
         "min": minimum,
