@@ -11,7 +11,6 @@ import base64
 import gzip
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import brotli
 
-from tmbuild.cache import cache_root
+from tmbuild.cache import cache_root, write_entry
 
 # Files worth compressing; images and already-compressed formats are not.
 COMPRESSIBLE_SUFFIXES = {".html", ".js", ".css", ".json", ".bin", ".wasm", ".svg", ".txt", ".map"}
@@ -86,14 +85,7 @@ class CompressionCache:
             pass
         data = make()
         self.misses += 1
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename, so a build killed mid-write never leaves a truncated entry.
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-                handle.write(data)
-            os.replace(handle.name, path)
-        except OSError:
-            pass  # a read-only or full cache only costs time, never correctness
+        write_entry(path, data)
         return data
 
 

@@ -15,16 +15,18 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tmbuild import __version__
 from tmbuild.assets import hashed_name
 from tmbuild.config import SiteConfig
 from tmbuild.errors import ExportError
 from tmbuild.export import ImageExport
-from tmbuild.fold import fold_batch_norms
 from tmbuild.plan import build_plan
 from tmbuild.sources import shown
-from tmbuild.weights import Weight, decode_weights, encode_weights, non_finite_weights
+
+if TYPE_CHECKING:
+    from tmbuild.weights import Weight
 
 DIRECTORY_HASH_LENGTH = 8
 RETRAIN = "retrain the model in Teachable Machine and export it again"
@@ -70,6 +72,11 @@ def model_slug(config: SiteConfig, export: ImageExport) -> str:
 
 def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     """Re-shard (and quantise) the weights and rewrite model.json to point at hashed shards."""
+    # Imported here: numpy takes ~50 ms to import, which a build whose model comes from the
+    # cache (tmbuild.model_cache) never needs.
+    from tmbuild.fold import fold_batch_norms
+    from tmbuild.weights import decode_weights, encode_weights, non_finite_weights
+
     weights = []
     for entries, data in export.weight_groups:
         weights.extend(decode_weights(entries, data))
@@ -141,6 +148,8 @@ def _manifest_of(weights: list[Weight]) -> list[dict]:
 
 def _check_finite(export: ImageExport, weights: list[Weight], quantize: str) -> None:
     """Warn about NaN or infinite weights: a broken training run, and NaN predictions."""
+    from tmbuild.weights import non_finite_weights
+
     broken = non_finite_weights(weights)
     if not broken:
         return
