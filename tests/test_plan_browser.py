@@ -253,7 +253,8 @@ def _export_with_awkward_convolutions(folder: Path) -> Path:
     A 1×1 convolution to 6 channels (not a multiple of 4 or 8), a 3×3 stride-2 "valid"
     depthwise on them (the kernels' per-channel tail) and a 2×2 "same" convolution with
     dilation 2 (uneven padding, the general convolution path) back to the 8 channels the head
-    reads.
+    reads. Then two zero paddings on every side unevenly, which the page leaves to the
+    convolution after each: a "same" 3×3 depthwise and a "valid" 3×3 stride-2 convolution.
     """
     topology, entries, data = tiny_model(labels=3, image_size=40)
     model = tiny_model_base(topology)
@@ -265,10 +266,23 @@ def _export_with_awkward_convolutions(folder: Path) -> Path:
                                                        dilation_rate=[1, 1])),
         ("Conv2D", "dilated", [2, 2, 6, 8], dict(filters=8, kernel_size=[2, 2], strides=[1, 1],
                                                 padding="same", dilation_rate=[2, 2])),
+        ("ZeroPadding2D", "pad_a", None, dict(padding=[[1, 2], [2, 0]])),
+        ("DepthwiseConv2D", "padded_depthwise", [3, 3, 8, 1],
+         dict(kernel_size=[3, 3], strides=[1, 1], padding="same", depth_multiplier=1,
+              dilation_rate=[1, 1])),
+        ("ZeroPadding2D", "pad_b", None, dict(padding=[[2, 1], [0, 3]])),
+        ("Conv2D", "padded_conv", [3, 3, 8, 8], dict(filters=8, kernel_size=[3, 3],
+                                                     strides=[2, 2], padding="valid",
+                                                     dilation_rate=[1, 1])),
     ]  # fmt: skip
     rng = np.random.default_rng(11)
     source = "Conv1"
     for kind, name, shape, options in layers:
+        if kind == "ZeroPadding2D":
+            model["layers"].append(functional_layer(
+                kind, name, [source], data_format="channels_last", **options))  # fmt: skip
+            source = name
+            continue
         model["layers"].append(functional_layer(
             kind, name, [source], activation="relu6", use_bias=True, data_format="channels_last",
             **options))  # fmt: skip
@@ -295,5 +309,9 @@ def test_the_kernels_run_uneven_padding_dilation_and_odd_channel_counts_as_tf_la
     _add_reference_runtime(output)
     config, ours, theirs = _page_predictions(output, with_tf_layers=True, runner="kernels")
     convolutions = [step for step in config["model"]["plan"]["steps"] if "kernel" in step]
-    assert [step["op"] for step in convolutions][:4] == ["conv", "conv", "depthwise", "conv"]
+    steps = config["model"]["plan"]["steps"]
+    assert [step["op"] for step in convolutions][:6] == ["conv", "conv", "depthwise", "conv",
+                                                     "depthwise", "conv"]  # fmt: skip
+    assert [step["padding"] for step in steps if step["op"] == "pad"][-2:] == [
+        [[1, 2], [2, 0]], [[2, 1], [0, 3]]]  # fmt: skip
     assert _largest_difference(ours, theirs) < TOLERANCE

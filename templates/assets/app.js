@@ -611,9 +611,30 @@
     const shapes = [[size, size, channels]];
     const buffers = [allocate(elements(shapes[0]))];
     const calls = [];
+    // A zero padding that only the convolution after it reads is left to that convolution:
+    // the kernels skip the taps outside the image, so the padded copy is never made. MobileNet
+    // pads five times before a stride-2 convolution: 10 → 6.9 MB of memory to lay out and
+    // touch, 4.6 → 4.4 ms a prediction here (brands6, medians of 150).
+    const readers = new Map(); // value → the number of steps that read it
     for (const step of plan.steps) {
-      const input = shapes[step.in[0]];
-      const x = buffers[step.in[0]].address;
+      for (const index of step.in) readers.set(index, (readers.get(index) || 0) + 1);
+    }
+    let padding = null; // of the pad step just skipped: {source, top, bottom, left, right, free}
+    plan.steps.forEach((step, index) => {
+      const next = plan.steps[index + 1];
+      if (step.op === "pad" && next && (next.op === "conv" || next.op === "depthwise") &&
+          next.in[0] === shapes.length && readers.get(shapes.length) === 1) {
+        const [[top, bottom], [left, right]] = step.padding;
+        padding = { source: step.in[0], top, bottom, left, right, free: step.free || [] };
+        shapes.push(null); // never read: the next step reads the source
+        buffers.push(null);
+        return;
+      }
+      const padded = padding && step.in[0] === shapes.length - 1 ? padding : null;
+      padding = null;
+      const source = padded ? padded.source : step.in[0];
+      const input = shapes[source];
+      const x = buffers[source].address;
       const activation = step.activation || "linear";
       const fused = KERNEL_ACTIVATIONS[activation] || 0;
       let shape;
@@ -629,8 +650,14 @@
         const b = constant(outChannels, folded ? (w) => folded(w).bias.values
           : step.bias ? (w) => valuesOf(w, step.bias) : zeros(outChannels));
         const [height, width] = input;
-        const rows = convWindow(height, kernelH, step.strides[0], step.dilations[0], step.pad);
-        const cols = convWindow(width, kernelW, step.strides[1], step.dilations[1], step.pad);
+        const [top, bottom, left, right] = padded
+          ? [padded.top, padded.bottom, padded.left, padded.right] : [0, 0, 0, 0];
+        const rows = convWindow(height + top + bottom, kernelH, step.strides[0],
+          step.dilations[0], step.pad);
+        const cols = convWindow(width + left + right, kernelW, step.strides[1],
+          step.dilations[1], step.pad);
+        rows.before += top;
+        cols.before += left;
         shape = [rows.size, cols.size, outChannels];
         const pointwise = kernelH === 1 && kernelW === 1 && step.strides[0] === 1 &&
           step.strides[1] === 1;
@@ -693,8 +720,10 @@
       } : run);
       shapes.push(shape);
       buffers.push(buffer);
-      for (const index of step.free || []) spare.push(buffers[index]);
-    }
+      for (const freed of [...(step.free || []), ...(padded ? padded.free : [])]) {
+        if (buffers[freed]) spare.push(buffers[freed]);
+      }
+    });
     // Grown once, and every page touched now: a fresh page costs a fault on first write,
     // which would otherwise land in copying the weights in, after the download.
     end = Math.max(end, base + PRIMING_BYTES);
