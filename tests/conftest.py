@@ -234,6 +234,15 @@ def example_export() -> Path:
     return EXAMPLE_EXPORT
 
 
+def file_tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its relative POSIX path: to compare two builds byte by byte."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
 def copy_export(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     for path in target.rglob("*"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, real_export, write_export
+from conftest import ROOT, file_tree, real_export, write_export
 
 from tmbuild.build import build
 from tmbuild.config import load_config
@@ -28,16 +28,8 @@ def _config(tmp_path: Path, **overrides):
     return config
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
 def test_output_layout(example_site):
-    files = _tree(example_site)
+    files = file_tree(example_site)
     paths = set(files)
     assert "index.html" in paths and "_headers" in paths and "tmbuild-manifest.json" in paths
     assert any(re.fullmatch(r"assets/app\.[0-9a-f]{12}\.js", p) for p in paths)
@@ -81,7 +73,7 @@ def test_with_tf_layers_the_model_is_untouched(tmp_path):
 
 def test_manifest_lists_every_file_with_hashes(example_site):
     manifest = json.loads((example_site / "tmbuild-manifest.json").read_text())
-    files = _tree(example_site)
+    files = file_tree(example_site)
     listed = {entry["path"]: entry for entry in manifest["files"]}
     originals = {p for p in files if not p.endswith((".gz", ".br"))} - {"tmbuild-manifest.json"}
     assert set(listed) == originals
@@ -129,16 +121,16 @@ def test_builds_are_deterministic_from_any_directory(tmp_path, monkeypatch):
     build(_config(tmp_path, output=first))
     monkeypatch.chdir(tmp_path)
     build(_config(tmp_path, output=second))
-    assert _tree(first) == _tree(second)
+    assert file_tree(first) == file_tree(second)
     # No absolute paths leak into the output.
-    for data in _tree(first).values():
+    for data in file_tree(first).values():
         assert str(ROOT).encode() not in data and str(tmp_path).encode() not in data
 
 
 def test_failed_build_leaves_previous_output_untouched(tmp_path):
     output = tmp_path / "dist"
     build(_config(tmp_path, output=output))
-    before = _tree(output)
+    before = file_tree(output)
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "index.html").write_text(
@@ -151,7 +143,7 @@ def test_failed_build_leaves_previous_output_untouched(tmp_path):
     config = replace(config, templates=templates)
     with pytest.raises(TmbuildError, match="'nope' is undefined"):
         build(config)
-    assert _tree(output) == before
+    assert file_tree(output) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmbuild")] == []
 
 
@@ -227,10 +219,10 @@ def test_racing_builds_never_mix_their_files(tmp_path):
     float32 = _config(tmp_path, output=output)
     float16 = replace(float32, model=replace(float32.model, quantize="float16"))
     build(float32)
-    reference = {"none": _tree(output)}
+    reference = {"none": file_tree(output)}
     build(float16)
-    reference["float16"] = _tree(output)
+    reference["float16"] = file_tree(output)
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(build, [float32, float16] * 4))
-    assert _tree(output) in reference.values()
+    assert file_tree(output) in reference.values()
     assert [p.name for p in tmp_path.iterdir()] == ["dist"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import default_sigint, write_export
+from conftest import default_sigint, file_tree, write_export
 
 from tmbuild import output as output_module
 from tmbuild.cache import cache_root
@@ -40,14 +40,6 @@ from tmbuild.cli import main
 sys.argv[0] = "tmbuild"
 main()
 """
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def _litter(folder: Path) -> list[str]:
@@ -103,13 +95,13 @@ def _check_interrupted(process: subprocess.Popen, sent: signal.Signals, project:
     code, word = expected[sent]
     assert (process.returncode, stdout) == (code, ""), stderr
     assert stderr.splitlines() == [f"{word}: the previous output was left as it was."]
-    assert _tree(project / "dist") == before
+    assert file_tree(project / "dist") == before
     assert _litter(project) == []
 
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_while_compressing(project: Path, tmp_path: Path, sent):
-    before = _tree(project / "dist")
+    before = file_tree(project / "dist")
     cache = tmp_path / "empty-cache"
     process = _start(project, cache, "-m", "tmbuild")
     # The first compressed file in the cache: compression has begun and has seconds to go.
@@ -123,7 +115,7 @@ def test_signal_while_compressing(project: Path, tmp_path: Path, sent):
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_while_writing_the_staging_folder(project: Path, sent):
-    before = _tree(project / "dist")
+    before = file_tree(project / "dist")
     # The user's cache: compression is done from cache in no time, so writing starts at once.
     cache = cache_root()
     process = _start(project, cache, "-c", SLOW_WRITES)
@@ -139,7 +131,7 @@ def test_signal_while_writing_the_staging_folder(project: Path, sent):
 def test_interrupt_between_the_two_renames(project: Path, monkeypatch):
     # The old site has been moved aside and the new one not yet moved in: an interrupt here
     # must put the old one back, not delete it with the temporary folder it sits in.
-    before = _tree(project / "dist")
+    before = file_tree(project / "dist")
     rename = os.rename
 
     def interrupted_rename(source, target):
@@ -150,7 +142,7 @@ def test_interrupt_between_the_two_renames(project: Path, monkeypatch):
     monkeypatch.setattr(output_module.os, "rename", interrupted_rename)
     with pytest.raises(KeyboardInterrupt):
         write_site({"index.html": b"new"}, project / "dist")
-    assert _tree(project / "dist") == before
+    assert file_tree(project / "dist") == before
     assert _litter(project) == []
 
 
@@ -163,16 +155,16 @@ def test_crash_in_a_compressor(project: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("TMBUILD_TFJS_DIR", str(_runtime_dir()))
     monkeypatch.setenv("TMBUILD_CACHE_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(brotli, "compress", crash)
-    before = _tree(project / "dist")
+    before = file_tree(project / "dist")
     result = CliRunner().invoke(cli, ["build", "--model", "new", "-o", "dist"])
     # A crash is a bug, so it may end in a traceback; the previous site must survive it.
     assert isinstance(result.exception, MemoryError)
-    assert _tree(project / "dist") == before
+    assert file_tree(project / "dist") == before
     assert _litter(project) == []
 
 
 def test_disk_full_while_writing(project: Path, monkeypatch):
-    before = _tree(project / "dist")
+    before = file_tree(project / "dist")
     write_bytes, written = Path.write_bytes, []
 
     def fill_up(self, data):
@@ -186,5 +178,5 @@ def test_disk_full_while_writing(project: Path, monkeypatch):
     assert result.exit_code == 1, result.output
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: ") and "No space left on device" in line
-    assert _tree(project / "dist") == before
+    assert file_tree(project / "dist") == before
     assert _litter(project) == []

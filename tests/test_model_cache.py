@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import write_export
+from conftest import file_tree, write_export
 
 from tmbuild.build import build
 from tmbuild.config import load_config
@@ -34,12 +34,6 @@ def _build(export: Path, output: Path, quantize: str = "none", name: str | None 
     return build(replace(config, model=replace(config.model, name=name), compress=compress))
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
-    }
-
-
 def _entries() -> list[Path]:
     return sorted((default_model_cache_dir() / "entries").glob("*"))
 
@@ -51,7 +45,7 @@ def test_a_second_build_takes_the_prepared_model_and_writes_the_same_bytes(tmp_p
     caplog.set_level(logging.INFO, logger="tmbuild")
     _build(export, tmp_path / "b", quantize="float16")
     assert any("prepared by an earlier build" in r.getMessage() for r in caplog.records)
-    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    assert file_tree(tmp_path / "a") == file_tree(tmp_path / "b")
     assert len(_entries()) == 1
 
 
@@ -66,7 +60,7 @@ def test_whatever_the_preparation_reads_makes_a_new_entry(tmp_path):
     weights.write_bytes(bytes(data))
     _build(export, tmp_path / "d")
     assert len(_entries()) == 4
-    assert _tree(tmp_path / "a") != _tree(tmp_path / "d")
+    assert file_tree(tmp_path / "a") != file_tree(tmp_path / "d")
 
 
 def test_its_warnings_are_said_again_on_every_build(tmp_path, caplog):
@@ -101,7 +95,7 @@ def test_a_damaged_entry_is_prepared_again(tmp_path, damage):
     data = entry.read_bytes()
     entry.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\xff" * 64)
     _build(export, tmp_path / "b")
-    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    assert file_tree(tmp_path / "a") == file_tree(tmp_path / "b")
     assert entry.read_bytes() == data
 
 
@@ -122,4 +116,4 @@ def test_a_build_from_the_cache_does_not_import_numpy(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
-    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    assert file_tree(tmp_path / "a") == file_tree(tmp_path / "b")

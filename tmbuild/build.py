@@ -18,7 +18,7 @@ from tmbuild.export import ImageExport, read_export
 from tmbuild.host_formats import host_files, host_notes
 from tmbuild.hosts import SERVICE_WORKER, SitePolicy, site_policy
 from tmbuild.manifest import MANIFEST_NAME, build_manifest
-from tmbuild.model import ModelFiles, prepare_model
+from tmbuild.model import ModelFiles
 from tmbuild.model_cache import cached_model, default_model_cache_dir
 from tmbuild.offline import precached_paths, service_worker
 from tmbuild.output import write_site
@@ -68,7 +68,7 @@ def build(
     export = load_export(config)
     log.info("Read %s: %d labels, %s px", export.location, len(export.labels), export.image_size)
 
-    model = cached_model(export, config, prepare_model, default_model_cache_dir())
+    model = cached_model(export, config, default_model_cache_dir())
     log.info(
         "Model %s: %d shard(s), quantize: %s",
         model.directory,

@@ -3,9 +3,9 @@
 Where the page would run on TensorFlow.js's WASM backend, it runs the plan on a module of its
 own instead (tmbuild/wasm/kernels.c, 9 kB, carried in the page's configuration in base64):
 convolution, depthwise convolution, dense, padding, add, mean and per-channel scale in 128-bit
-SIMD. That spares the visitor TensorFlow.js core and its WASM backend (~110 kB Brotli, ~50 ms
-to run them) and XNNPACK's weight packing (~50 ms of warm-up), which were most of the wait
-before the first prediction on a machine without a GPU.
+SIMD, and Teachable Machine's preprocessing. That spares the visitor TensorFlow.js core and its
+WASM backend (~110 kB Brotli, ~50 ms to run them) and XNNPACK's weight packing (~50 ms of
+warm-up), which were most of the wait before the first prediction on a machine without a GPU.
 
 The page still loads TensorFlow.js where it picks WebGL (a hardware GPU), where the browser has
 no WASM SIMD or the module does not start, with `runtime.wasm_threads: true`, and where

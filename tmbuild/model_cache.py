@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from tmbuild import __version__
 from tmbuild.cache import cache_root, write_entry
 from tmbuild.config import SiteConfig
 from tmbuild.export import ImageExport
-from tmbuild.model import ModelFiles
+from tmbuild.model import ModelFiles, prepare_model
 
 ENTRY_FORMAT = 1
 # The modules whose code decides what a prepared model holds.
@@ -38,15 +37,10 @@ def default_model_cache_dir() -> Path:
     return cache_root() / "models"
 
 
-def cached_model(
-    export: ImageExport,
-    config: SiteConfig,
-    prepare: Callable[[ImageExport, SiteConfig], ModelFiles],
-    directory: Path | None,
-) -> ModelFiles:
-    """`prepare(export, config)`, or what it gave before for the same inputs."""
+def cached_model(export: ImageExport, config: SiteConfig, directory: Path | None) -> ModelFiles:
+    """`prepare_model(export, config)`, or what it gave before for the same inputs."""
     if directory is None:
-        return prepare(export, config)
+        return prepare_model(export, config)
     path = directory / "entries" / entry_key(export, config)
     try:
         model, warnings = _read_entry(path.read_bytes())
@@ -63,7 +57,7 @@ def cached_model(
     recorder = _WarningRecorder()
     log.addHandler(recorder)
     try:
-        model = prepare(export, config)
+        model = prepare_model(export, config)
     finally:
         log.removeHandler(recorder)
     if recording:

@@ -254,7 +254,7 @@
 
   // ---- the model -----------------------------------------------------------------------
 
-  // { classify(canvas) → probabilities, warmUp() → its ms if it ran earlier, dispose() }
+  // { classify(canvas) → probabilities, warmUp() → its ms, dispose() }
   let model = null;
   let backend = null;
   let onKernels = false; // the plan runs on tmbuild's kernels, without TensorFlow.js
@@ -520,8 +520,11 @@
         }
         const layout = layOutPlan(config.model.plan, instance.exports);
         primeKernels(layout);
+        // The warm-up: an image's whole path before the weights arrive, since what the values
+        // are does not matter to how long the kernels take. The first image then takes the
+        // optimised code at once and costs the visitor no warm-up after the download.
         const warmStarted = performance.now();
-        warmUpKernels(layout);
+        runLayout(layout, null);
         layout.warmupMs = performance.now() - warmStarted;
         return layout;
       })();
@@ -630,7 +633,7 @@
         buffers.push(null);
         return;
       }
-      const padded = padding && step.in[0] === shapes.length - 1 ? padding : null;
+      const padded = padding; // set only when this step reads the skipped pad's value
       padding = null;
       const source = padded ? padded.source : step.in[0];
       const input = shapes[source];
@@ -743,18 +746,16 @@
     for (const [address, fill] of layout.fills) memory.set(fill(weights), address / 4);
   }
 
-  function runLayout(layout) {
+  // An image's whole path: its RGBA bytes (none: those already in place) through kernels.c
+  // `pixels`, Teachable Machine's preprocessing in float32 as TensorFlow.js computes it, and
+  // the plan's calls.
+  function runLayout(layout, rgba) {
+    const kernels = layout.kernels;
+    if (rgba) new Uint8Array(kernels.memory.buffer, layout.rgba, rgba.length).set(rgba);
+    kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
     for (const call of layout.calls) call();
-    return Array.from(new Float32Array(layout.kernels.memory.buffer, layout.output.address,
+    return Array.from(new Float32Array(kernels.memory.buffer, layout.output.address,
       layout.output.count));
-  }
-
-  // The whole path of an image, preprocessing included, before the weights arrive: what the
-  // values are does not matter to how long the kernels take. The first image then takes the
-  // optimised code at once and costs the visitor no warm-up after the download.
-  function warmUpKernels(layout) {
-    layout.kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
-    runLayout(layout);
   }
 
   function elementwise(apply) {
@@ -778,20 +779,11 @@
     }
   }
 
-  // The cropped canvas's RGBA bytes into the module, where kernels.c `pixels` applies
-  // Teachable Machine's preprocessing in float32, as TensorFlow.js computes it.
-  function pixelsInto(layout, canvas) {
-    const context = canvas.getContext("2d", { willReadFrequently: true });
-    const pixels = context.getImageData(0, 0, size, size).data;
-    new Uint8Array(layout.kernels.memory.buffer, layout.rgba, pixels.length).set(pixels);
-    layout.kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
-  }
-
   function kernelsRunner(layout) {
     return {
       classify: async (canvas) => {
-        pixelsInto(layout, canvas);
-        return runLayout(layout);
+        const context = canvas.getContext("2d", { willReadFrequently: true });
+        return runLayout(layout, context.getImageData(0, 0, size, size).data);
       },
       warmUp: async () => layout.warmupMs, // done while the weights downloaded
       dispose() {},
@@ -844,9 +836,11 @@
         }
       },
       async warmUp() {
+        const started = performance.now();
         const warm = tf.tidy(() => layers.predict(tf.zeros([1, size, size, channels])));
         await warm.data();
         warm.dispose();
+        return performance.now() - started;
       },
       dispose: () => layers.dispose(),
     };
@@ -913,9 +907,7 @@
     const loadMs = performance.now() - started;
     performance.mark("tmbuild:model-loaded");
     ui.warming();
-    const warmStarted = performance.now();
-    const warmedEarlier = await model.warmUp(); // the kernels' ms, from before the weights came
-    const warmupMs = warmedEarlier === undefined ? performance.now() - warmStarted : warmedEarlier;
+    const warmupMs = await model.warmUp(); // on the kernels, what ran before the weights came
     performance.mark("tmbuild:warmed-up");
     return { backend, runner: onKernels ? "kernels" : "tensorflow", labels: labels.slice(),
       imageSize: size, loadMs, warmupMs, modelBytes: config.model.bytes };
