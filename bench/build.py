@@ -32,8 +32,8 @@ from pathlib import Path
 import brotli
 import common
 
-from tmbuild import runtime
-from tmbuild.assets import is_compressible
+from tmbuild.output.compress import is_compressible
+from tmbuild.page import tfjs as runtime
 
 DEFAULT_EXPORTS = ["example", "brands6-imgs"]
 COLD_OVER_FLOOR = 1.2

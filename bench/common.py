@@ -35,7 +35,7 @@ import conftest  # noqa: E402
 import official_tm  # noqa: E402
 import pytest  # noqa: E402
 
-from tmbuild import assets  # noqa: E402
+from tmbuild.output import compress as assets  # noqa: E402
 
 EXAMPLE_CONFIG = ROOT / "site.yaml"
 EXAMPLE_SAMPLES = ROOT / "examples" / "samples"
@@ -111,7 +111,7 @@ def image_url(root: Path, path: Path) -> str:
 def build_tmbuild_site(target: Target, output: Path, quantize: str, backend: str | None = None):
     """Build tmbuild's page for `target` (in-process); returns the BuildResult."""
     from tmbuild.build import build
-    from tmbuild.config import load_config
+    from tmbuild.config.load import load_config
     from tmbuild.errors import TmbuildError
 
     logging.getLogger("tmbuild").setLevel(logging.ERROR)

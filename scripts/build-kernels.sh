@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile tmbuild/wasm/kernels.c into kernels.wasm with the zig pinned in the `kernels`
+# Compile tmbuild/model/wasm/kernels.c into kernels.wasm with the zig pinned in the `kernels`
 # extra (pip install -e '.[kernels]'). Commit both files: users never need a compiler, and
 # tests/test_kernels.py checks the binary is exactly what the source compiles to.
 set -euo pipefail
@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-.venv/bin/python}"
 "$python" -m ziglang cc --target=wasm32-freestanding -msimd128 -O3 -nostdlib \
   -Wl,--no-entry -Wl,--export=__heap_base -Wl,--strip-all \
-  -o "${1:-tmbuild/wasm/kernels.wasm}" tmbuild/wasm/kernels.c
+  -o "${1:-tmbuild/model/wasm/kernels.wasm}" tmbuild/model/wasm/kernels.c

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tmbuild.build import build
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(

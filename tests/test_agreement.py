@@ -22,14 +22,14 @@ import struct
 import urllib.parse
 from pathlib import Path
 
-import official_tm
 import pytest
-from browser import chromium
 from conftest import real_export
+from support import official_tm
+from support.browser import chromium
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.labelled import list_labelled
+from tmbuild.config.load import load_config
+from tmbuild.evaluate.labelled import list_labelled
 
 pytestmark = pytest.mark.browser
 

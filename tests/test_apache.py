@@ -4,7 +4,7 @@ served under a sub-path through an Alias, with the policy's headers and the acce
 from __future__ import annotations
 
 import pytest
-from servers import (
+from support.servers import (
     BuiltSite,
     apache,
     build_example,
@@ -15,7 +15,7 @@ from servers import (
     readable_folder,
 )
 
-from tmbuild.hosts import HOST_FILE_NAMES, IMMUTABLE
+from tmbuild.hosts.policy import HOST_FILE_NAMES, IMMUTABLE
 
 BASE = "/demo/"
 

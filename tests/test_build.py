@@ -14,10 +14,10 @@ import pytest
 from conftest import ROOT, file_tree, real_export, write_export
 
 from tmbuild.build import build
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 from tmbuild.errors import TmbuildError
-from tmbuild.export import read_export
-from tmbuild.weights import decode_weights
+from tmbuild.export.read import read_export
+from tmbuild.model.weights import decode_weights
 
 HASHED_SHARD = re.compile(r"^models/shapes/v1-[0-9a-f]{8}/group1-shard1of1\.[0-9a-f]{12}\.bin$")
 
@@ -55,7 +55,7 @@ def test_model_json_points_at_the_hashed_shards(example_site):
         data = (model_json.parent / name).read_bytes()
         assert hashlib.sha256(data).hexdigest()[:12] in name
     assert model["format"] == "layers-model"
-    # The batch norms are folded into the convolutions (tmbuild.fold): 13 fewer layers.
+    # The batch norms are folded into the convolutions (tmbuild.model.fold): 13 fewer layers.
     topology = json.dumps(model["modelTopology"])
     assert '"BatchNormalization"' not in topology and '"Conv2D"' in topology
 
@@ -94,7 +94,8 @@ def test_headers_policy(example_site):
     assert "/tmbuild-manifest.json\n  Cache-Control: no-cache" in headers
     assert "X-Content-Type-Options: nosniff" in headers
     assert "Permissions-Policy: camera=(self)" in headers
-    # The page's one inline script (tmbuild.page.INLINE_SCRIPTS) is allowed by its hash alone.
+    # The page's one inline script (tmbuild.page.assemble.INLINE_SCRIPTS) is allowed by its
+    # hash alone.
     assert re.search(
         r"script-src 'self' 'wasm-unsafe-eval' blob: 'sha256-[A-Za-z0-9+/]{43}=';", headers
     )

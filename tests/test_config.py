@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from config_helpers import (
+from support.config_helpers import (
     load,
     problem,
     problems,
@@ -14,7 +14,7 @@ from config_helpers import (
     write,
 )
 
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 from tmbuild.errors import ConfigError
 
 # --- defaults and a full file ---------------------------------------------------------------

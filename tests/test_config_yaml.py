@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import (
+from support.config_helpers import (
     load,
     problem,
     problems,
@@ -13,7 +13,7 @@ from config_helpers import (
     write,
 )
 
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 from tmbuild.errors import ConfigError
 
 # --- hostile files ------------------------------------------------------------------------------

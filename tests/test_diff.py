@@ -12,23 +12,23 @@ import shutil
 from pathlib import Path
 
 import pytest
-from diff_helpers import (
+from support.diff_helpers import (
     APP_JS_ADDITION,
     LOGO,
     run,
     sites_fixture,  # noqa: F401  (the `sites` fixture)
 )
 
-from tmbuild.diff import logical_name
+from tmbuild.diff.compare import logical_name
 from tmbuild.sizes import format_delta, format_size
 
 MODEL = "models/tm-my-image-model"
-# What a browser with WebGL downloads on a first visit (see tmbuild.diff): the page, the
+# What a browser with WebGL downloads on a first visit (see tmbuild.diff.compare): the page, the
 # non-runtime assets, TF.js core, layers, WebGL and its CPU fallback, model.json and the shards.
 FIRST_VISIT = re.compile(
     r"[^/]+\.(html|js)|assets/(?!tfjs/).+"
     r"|assets/tfjs/tf-(core|layers|backend-cpu|backend-webgl)\.min\.[0-9a-f]{12}\.js"
-    # The page runs the model's plan: the shards, not model.json (tmbuild.plan).
+    # The page runs the model's plan: the shards, not model.json (tmbuild.model.plan).
     r"|models/[^/]+/[^/]+/group1-shard\d+of\d+\.[0-9a-f]{12}\.bin"
 )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from conftest import write_export
-from diff_helpers import (
+from support.diff_helpers import (
     run,
     sites_fixture,  # noqa: F401  (the `sites` fixture)
 )

@@ -13,16 +13,16 @@ import shutil
 import urllib.parse
 from pathlib import Path
 
-import official_tm
 import pytest
-from browser import CLASSIFY_SAMPLE, chromium
 from conftest import real_export
-from eval_helpers import run
+from support import official_tm
+from support.browser import CLASSIFY_SAMPLE, chromium
+from support.eval_helpers import run
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.labelled import list_labelled
-from tmbuild.perturb import PERTURBATIONS
+from tmbuild.config.load import load_config
+from tmbuild.evaluate.labelled import list_labelled
+from tmbuild.evaluate.perturb import PERTURBATIONS
 
 SITE_YAML = """\
 # My classifier (a comment that must survive --write-threshold)

@@ -8,16 +8,16 @@ import sys
 import unicodedata
 
 import pytest
-from browser import chromium, serve_site
 from conftest import real_export, write_export
-from eval_helpers import run
+from support.browser import chromium, serve_site
+from support.eval_helpers import run
 
 from tmbuild.build import build
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
+from tmbuild.config.yamlfile import set_scalar, update_file
 from tmbuild.errors import ConfigError, TmbuildError
-from tmbuild.labelled import match_folders
-from tmbuild.perturb import PERTURB_JS, PERTURBATIONS
-from tmbuild.yamlfile import set_scalar, update_file
+from tmbuild.evaluate.labelled import match_folders
+from tmbuild.evaluate.perturb import PERTURB_JS, PERTURBATIONS
 
 # Each perturbation drawn on a real photo in the built page: the unchanged drawing predicts
 # exactly what the photo does, and each change does what it says.

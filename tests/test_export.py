@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURES, IMAGE_EXPORTS, real_export, write_export
 
 from tmbuild.errors import ExportError
-from tmbuild.export import read_export
+from tmbuild.export.read import read_export
 
 EXPECTED_LABELS = {
     "official-2class": ["Class 1", "Class 2"],

@@ -10,11 +10,11 @@ import pytest
 from conftest import BATCH_NORM, functional_layer, real_export, tiny_model, tiny_model_base
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.export import read_export
-from tmbuild.fold import fold_batch_norms
-from tmbuild.plan import build_plan
-from tmbuild.weights import Weight, decode_weights
+from tmbuild.config.load import load_config
+from tmbuild.export.read import read_export
+from tmbuild.model.fold import fold_batch_norms
+from tmbuild.model.plan import build_plan
+from tmbuild.model.weights import Weight, decode_weights
 
 EPSILON = BATCH_NORM["epsilon"]
 

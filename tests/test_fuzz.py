@@ -23,10 +23,10 @@ from conftest import tiny_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tmbuild.config import _SCHEMA, QUANTIZE, load_config
+from tmbuild.config.load import _SCHEMA, QUANTIZE, load_config
 from tmbuild.errors import ConfigError, TmbuildError
-from tmbuild.export import read_export
-from tmbuild.model import prepare_model
+from tmbuild.export.read import read_export
+from tmbuild.model.prepare import prepare_model
 
 LOCAL_EXAMPLES = os.environ.get("TMBUILD_FUZZ_EXAMPLES")
 FUZZ = settings(

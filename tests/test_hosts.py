@@ -15,17 +15,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from browser import parse_headers_file
 from click.testing import CliRunner
 from conftest import ROOT, write_export
+from support.browser import parse_headers_file
 
 from tmbuild.build import build
 from tmbuild.cli import cli
-from tmbuild.config import HOSTS, load_config
+from tmbuild.config.load import HOSTS, load_config
 from tmbuild.errors import TmbuildError
-from tmbuild.host_formats import GITHUB_PAGES_NOTE, MAX_HEADER_RULES, netlify_headers
-from tmbuild.hosts import EXPLICIT_TYPES, HOST_FILE_NAMES, HOST_FILES, Rule, site_policy
-from tmbuild.page import INLINE_SCRIPT_HASHES
+from tmbuild.hosts.files import GITHUB_PAGES_NOTE, MAX_HEADER_RULES, netlify_headers
+from tmbuild.hosts.policy import EXPLICIT_TYPES, HOST_FILE_NAMES, HOST_FILES, Rule, site_policy
+from tmbuild.page.assemble import INLINE_SCRIPT_HASHES
 
 
 def _build(tmp_path: Path, base_url: str = "/demo/", hosts=HOSTS, output: str = "dist"):

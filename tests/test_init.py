@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from conftest import write_export
 
 from tmbuild.cli import cli
-from tmbuild.config import _SCHEMA, load_config
+from tmbuild.config.load import _SCHEMA, load_config
 from tmbuild.errors import ConfigError
-from tmbuild.render import builtin_templates_dir
+from tmbuild.page.render import builtin_templates_dir
 from tmbuild.scaffold import site_yaml, yaml_scalar
 
 # A commented-out option: `# key: value` at the top, `#   key:` in a commented-out section,

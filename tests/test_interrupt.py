@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import default_sigint, file_tree, write_export
 
-from tmbuild import output as output_module
 from tmbuild.cache import cache_root
 from tmbuild.cli import cli
-from tmbuild.output import STAGING_PREFIX, write_site
-from tmbuild.runtime import TFJS_VERSION, cache_dir
+from tmbuild.output import write as output_module
+from tmbuild.output.write import STAGING_PREFIX, write_site
+from tmbuild.page.tfjs import TFJS_VERSION, cache_dir
 
 # Runs tmbuild with every file write into the site sleeping a little, so that the staging
 # folder exists long enough to be caught.

@@ -22,10 +22,10 @@ import pytest
 from conftest import ROOT, functional_layer, tiny_model, tiny_model_base, write_export
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.kernels import kernels_binary, kernels_refusal
+from tmbuild.config.load import load_config
+from tmbuild.model.kernels import kernels_binary, kernels_refusal
 
-APP_JS = ROOT / "templates" / "assets" / "app.js"
+APP_JS = ROOT / "tmbuild" / "page" / "templates" / "assets" / "app.js"
 
 
 def _exports(wasm: bytes) -> dict[str, int]:
@@ -71,7 +71,7 @@ def test_the_committed_module_is_what_the_source_compiles_to(tmp_path):
         capture_output=True,
     )
     assert output.read_bytes() == kernels_binary(), (
-        "tmbuild/wasm/kernels.wasm is stale: run scripts/build-kernels.sh and commit it"
+        "tmbuild/model/wasm/kernels.wasm is stale: run scripts/build-kernels.sh and commit it"
     )
 
 

@@ -12,10 +12,10 @@ import re
 
 import numpy as np
 import pytest
-from browser import chromium, serve_site
+from support.browser import chromium, serve_site
 from test_plan_browser import CLASSIFY, IMAGES, TOLERANCE, _build, _largest_difference
 
-from tmbuild.kernels import kernels_binary
+from tmbuild.model.kernels import kernels_binary
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from conftest import real_export, write_export
 
 from tmbuild.cli import cli
-from tmbuild.lints import dataset_lints, model_lints
+from tmbuild.evaluate.lints import dataset_lints, model_lints
 
 
 def test_default_labels_are_flagged_on_the_official_export(tmp_path, monkeypatch):

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tmbuild import metrics
-from tmbuild.evaluate import EvalOptions, _report
-from tmbuild.headless import SitePage
-from tmbuild.labelled import FolderMatch, LabelledFolders
-from tmbuild.metrics import Prediction
-from tmbuild.perturb import robustness_summary
-from tmbuild.report import render_html, summary, to_json
+from tmbuild.evaluate import metrics
+from tmbuild.evaluate.headless import SitePage
+from tmbuild.evaluate.labelled import FolderMatch, LabelledFolders
+from tmbuild.evaluate.metrics import Prediction
+from tmbuild.evaluate.perturb import robustness_summary
+from tmbuild.evaluate.report import render_html, summary, to_json
+from tmbuild.evaluate.run import EvalOptions, _report
 
 LABELS = ["cat", "dog", "other"]
 CAT, DOG, OTHER = range(3)

@@ -14,9 +14,9 @@ import pytest
 from conftest import file_tree, write_export
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.model_cache import default_model_cache_dir
-from tmbuild.runtime import TFJS_VERSION, cache_dir
+from tmbuild.config.load import load_config
+from tmbuild.model.cache import default_model_cache_dir
+from tmbuild.page.tfjs import TFJS_VERSION, cache_dir
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ def test_a_build_from_the_cache_does_not_import_numpy(tmp_path):
         "import sys\n"
         "from dataclasses import replace\n"
         "from tmbuild.build import build\n"
-        "from tmbuild.config import load_config\n"
+        "from tmbuild.config.load import load_config\n"
         f"config, _ = load_config(None, {{'model_path': {str(export)!r},"
         f" 'output': {str(tmp_path / 'b')!r}}})\n"
         "build(replace(config, compress=replace(config.compress, gzip=False, brotli=False)))\n"

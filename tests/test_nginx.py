@@ -4,7 +4,7 @@ served under a sub-path, with the policy's headers and the sibling the request a
 from __future__ import annotations
 
 import pytest
-from servers import (
+from support.servers import (
     NGINX_BROTLI_MODULE,
     BuiltSite,
     build_example,
@@ -16,7 +16,7 @@ from servers import (
     readable_folder,
 )
 
-from tmbuild.hosts import HOST_FILE_NAMES, IMMUTABLE
+from tmbuild.hosts.policy import HOST_FILE_NAMES, IMMUTABLE
 
 BASE = "/demo/"
 

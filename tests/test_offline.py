@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import CLASSIFY_SAMPLE, chromium, parse_headers_file, serve_site
 from conftest import ROOT
+from support.browser import CLASSIFY_SAMPLE, chromium, parse_headers_file, serve_site
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.offline import precached_paths
+from tmbuild.config.load import load_config
+from tmbuild.page.offline import precached_paths
 
 CACHE_NAMES = "caches.keys()"
 

@@ -1,4 +1,4 @@
-"""The wheel carries the built-in templates (they live at the repository root)."""
+"""The wheel carries every file of the package: templates, the kernels' binary, the eval report."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 from conftest import ROOT
 
 
-def test_wheel_ships_the_templates(tmp_path):
+def test_wheel_ships_every_package_file(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
         check=True,
@@ -17,11 +17,10 @@ def test_wheel_ships_the_templates(tmp_path):
     )
     [wheel] = tmp_path.glob("tmbuild-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    built_in = {
-        "tmbuild/templates/" + path.relative_to(ROOT / "templates").as_posix()
-        for path in (ROOT / "templates").rglob("*")
-        if path.is_file()
-    }
-    assert built_in and built_in <= names
-    assert "tmbuild/cli.py" in names
-    assert not any(name.startswith(("tests/", "examples/")) for name in names)
+    tracked = subprocess.run(
+        ["git", "ls-files", "tmbuild"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert "tmbuild/page/templates/index.html" in tracked
+    assert "tmbuild/model/wasm/kernels.wasm" in tracked
+    assert set(tracked) <= names
+    assert not any(name.startswith(("tests/", "examples/", "docs/", "bench/")) for name in names)

@@ -11,11 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from browser import NO_WEBGL_ARGS, chromium, serve_site
 from conftest import ROOT, real_export
+from support.browser import NO_WEBGL_ARGS, chromium, serve_site
 
 from tmbuild.build import build
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 
 pytestmark = pytest.mark.browser
 

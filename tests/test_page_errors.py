@@ -10,12 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from browser import CLASSIFY_SAMPLE, chromium, parse_headers_file, serve_site
 from conftest import ROOT
+from support.browser import CLASSIFY_SAMPLE, chromium, parse_headers_file, serve_site
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.page import INLINE_SCRIPT_HASHES, csp_hash
+from tmbuild.config.load import load_config
+from tmbuild.page.assemble import INLINE_SCRIPT_HASHES, csp_hash
 
 browser = pytest.mark.browser
 

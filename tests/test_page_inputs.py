@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from browser import CLASSIFY_SAMPLE, chromium, serve_site
 from conftest import ROOT, write_export
+from support.browser import CLASSIFY_SAMPLE, chromium, serve_site
 
 from tmbuild.build import build
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 
 pytestmark = pytest.mark.browser
 

@@ -24,9 +24,9 @@ from conftest import (
 )
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.export import read_export
-from tmbuild.plan import build_plan
+from tmbuild.config.load import load_config
+from tmbuild.export.read import read_export
+from tmbuild.model.plan import build_plan
 
 
 def _entries(export) -> list[dict]:

@@ -1,6 +1,6 @@
 """The page's plan runner predicts what tf-layers predicts, in Chromium, on every real export.
 
-The plan runs on tmbuild's WASM kernels (tmbuild.kernels) here, where Chromium has only a
+The plan runs on tmbuild's WASM kernels (tmbuild.model.kernels) here, where Chromium has only a
 software WebGL and the page takes WASM, or on TensorFlow.js's ops with `runtime.kernels: false`.
 Two checks:
 - the same site: the page classifies generated images with its plan, then tf-layers (added to
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, serve_site
 from conftest import (
     BATCH_NORM,
     EXAMPLE_EXPORT,
@@ -30,10 +29,11 @@ from conftest import (
     tiny_model_base,
     write_export,
 )
+from support.browser import chromium, serve_site
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.runtime import TFJS_VERSION, runtime_files
+from tmbuild.config.load import load_config
+from tmbuild.page.tfjs import TFJS_VERSION, runtime_files
 
 pytestmark = pytest.mark.browser
 

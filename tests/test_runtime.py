@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tmbuild import runtime
 from tmbuild.errors import RuntimeFilesError
-from tmbuild.runtime import (
+from tmbuild.page import tfjs as runtime
+from tmbuild.page.tfjs import (
     BACKENDS,
     TFJS_VERSION,
     cache_dir,

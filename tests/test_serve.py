@@ -9,7 +9,7 @@ import brotli
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
-from serve_helpers import (
+from support.serve_helpers import (
     _copy_project,
     _site_file,
     get,
@@ -20,9 +20,9 @@ from serve_helpers import (
 
 from tmbuild.build import build
 from tmbuild.cli import cli
-from tmbuild.config import load_config
-from tmbuild.serve import PreviewServer, choose_encoding, parse_headers_file
-from tmbuild.watch import is_loopback
+from tmbuild.config.load import load_config
+from tmbuild.preview.server import PreviewServer, choose_encoding, parse_headers_file
+from tmbuild.preview.watch import is_loopback
 
 
 def test_binds_loopback_by_default(server):

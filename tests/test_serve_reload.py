@@ -17,12 +17,13 @@ from pathlib import Path
 import brotli
 import pytest
 from conftest import default_sigint
-from serve_helpers import _address, _copy_project, _write_template, get, running
+from support.serve_helpers import _address, _copy_project, _write_template, get, running
 
 from tmbuild.build import build
-from tmbuild.config import load_config
-from tmbuild.serve import PreviewServer
-from tmbuild.watch import LiveReload, Rebuilder
+from tmbuild.config.load import load_config
+from tmbuild.preview.reload import LiveReload
+from tmbuild.preview.server import PreviewServer
+from tmbuild.preview.watch import Rebuilder
 
 
 class _Events:
@@ -253,7 +254,7 @@ document.addEventListener('securitypolicyviolation',
 
 @pytest.mark.browser
 def test_the_page_reloads_itself_after_a_rebuild(tmp_path):
-    from browser import chromium
+    from support.browser import chromium
 
     project = _copy_project(tmp_path)
     process, url = _start(project)
@@ -299,9 +300,9 @@ def test_the_page_reloads_itself_after_a_rebuild(tmp_path):
 
 @pytest.mark.browser
 def test_an_offline_service_worker_does_not_keep_the_previous_build(tmp_path):
-    from browser import chromium
+    from support.browser import chromium
 
-    from tmbuild.config import SiteConfig
+    from tmbuild.config.load import SiteConfig
 
     if "offline" not in {field.name for field in dataclasses.fields(SiteConfig)}:
         pytest.skip("this tmbuild has no offline: option")

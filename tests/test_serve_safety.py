@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from serve_helpers import (
+from support.serve_helpers import (
     SECRET,
     get,
     running,
@@ -15,8 +15,8 @@ from serve_helpers import (
     site_fixture,  # noqa: F401 (a fixture: the argument `site`)
 )
 
-from tmbuild import serve as serve_module
-from tmbuild.serve import PreviewServer
+from tmbuild.preview import server as serve_module
+from tmbuild.preview.server import PreviewServer
 
 
 @pytest.mark.parametrize(

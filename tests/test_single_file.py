@@ -7,13 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from browser import NO_WEBGL_ARGS, chromium, serve_site
 from click.testing import CliRunner
 from conftest import ROOT, real_export
+from support.browser import NO_WEBGL_ARGS, chromium, serve_site
 
 from tmbuild.build import build
 from tmbuild.cli import cli
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 from tmbuild.errors import ConfigError
 
 # Classify every sample of the page (data: URLs in a single file, site URLs when served).

@@ -10,8 +10,8 @@ from conftest import FIXTURES
 
 from tmbuild.cli import cli
 from tmbuild.errors import TmbuildError
-from tmbuild.labelled import list_labelled
-from tmbuild.split import held_out_count, split
+from tmbuild.evaluate.labelled import list_labelled
+from tmbuild.evaluate.split import held_out_count, split
 
 
 def _photos(root: Path, counts: dict[str, int]) -> Path:

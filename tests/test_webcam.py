@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, serve_site
 from conftest import ROOT, real_export
+from support.browser import chromium, serve_site
 
 from tmbuild.build import build
-from tmbuild.config import load_config
+from tmbuild.config.load import load_config
 
 pytestmark = pytest.mark.browser
 

@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import pytest
-from weights_helpers import (
+from support.weights_helpers import (
     random_weights,
     read_real_export,
     real_weights_fixture,  # noqa: F401  (the `real_weights` fixture)
 )
 
-from tmbuild.weights import (
+from tmbuild.model.weights import (
     QUANTIZE_CHOICES,
     Weight,
     WeightsFormatError,

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from weights_helpers import (
+from support.weights_helpers import (
     read_real_export,
     real_weights_fixture,  # noqa: F401  (the `real_weights` fixture)
 )
 
-from tmbuild.weights import (
+from tmbuild.model.weights import (
     SUPPORTED_DTYPES,
     Weight,
     WeightsFormatError,

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from weights_helpers import (
+from support.weights_helpers import (
     random_weights,
     real_weights_fixture,  # noqa: F401  (the `real_weights` fixture)
 )
 
-from tmbuild.weights import QUANTIZE_CHOICES, Weight, decode_weights, encode_weights, shard_names
+from tmbuild.model.weights import (
+    QUANTIZE_CHOICES,
+    Weight,
+    decode_weights,
+    encode_weights,
+    shard_names,
+)
 
 # --- byte-for-byte against tensorflowjs ---------------------------------------------------
 

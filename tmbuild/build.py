@@ -12,19 +12,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tmbuild.assets import CompressionCache, CompressionSettings, compress_all, default_cache_dir
-from tmbuild.config import SiteConfig
-from tmbuild.export import ImageExport, read_export
-from tmbuild.host_formats import host_files, host_notes
-from tmbuild.hosts import SERVICE_WORKER, SitePolicy, site_policy
-from tmbuild.manifest import MANIFEST_NAME, build_manifest
-from tmbuild.model import ModelFiles
-from tmbuild.model_cache import cached_model, default_model_cache_dir
-from tmbuild.offline import precached_paths, service_worker
-from tmbuild.output import write_site
-from tmbuild.page import INLINE_SCRIPT_HASHES, render_site
-from tmbuild.runtime import runtime_files
-from tmbuild.single_file import single_file_page
+from tmbuild.config.load import SiteConfig
+from tmbuild.export.read import ImageExport, read_export
+from tmbuild.hosts.files import host_files, host_notes
+from tmbuild.hosts.policy import SERVICE_WORKER, SitePolicy, site_policy
+from tmbuild.model.cache import cached_model, default_model_cache_dir
+from tmbuild.model.prepare import ModelFiles
+from tmbuild.output.compress import (
+    CompressionCache,
+    CompressionSettings,
+    compress_all,
+    default_cache_dir,
+)
+from tmbuild.output.manifest import MANIFEST_NAME, build_manifest
+from tmbuild.output.write import write_site
+from tmbuild.page.assemble import INLINE_SCRIPT_HASHES, render_site
+from tmbuild.page.offline import precached_paths, service_worker
+from tmbuild.page.single_file import single_file_page
+from tmbuild.page.tfjs import runtime_files
 
 log = logging.getLogger("tmbuild")
 

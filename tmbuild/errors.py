@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class TmbuildError(Exception):
-    """A problem with the user's input; the CLI prints it and exits with status 1."""
+    """A problem with the user's input; the CLI prints it and exits with `exit_status`."""
+
+    exit_status = 1
 
 
 class ConfigError(TmbuildError):

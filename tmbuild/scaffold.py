@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from tmbuild import __version__
-from tmbuild.config import HOSTS
+from tmbuild.config.load import HOSTS
 from tmbuild.errors import TmbuildError
 
 CONFIG_NAME = "site.yaml"
@@ -247,7 +247,7 @@ def _zip_holds(path: Path) -> bool:
 
 
 def _template_copies(target: Path) -> dict[Path, bytes]:
-    from tmbuild.render import builtin_templates_dir
+    from tmbuild.page.render import builtin_templates_dir
 
     source = builtin_templates_dir()
     copies = {}

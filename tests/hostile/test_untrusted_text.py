@@ -151,7 +151,7 @@ def test_file_and_url_names_stay_plain(sites):
 
 @pytest.mark.browser
 def test_the_page_shows_hostile_labels_as_text_in_chromium(sites):
-    from browser import chromium, serve_site
+    from support.browser import chromium, serve_site
 
     with serve_site(sites[0]) as url, chromium() as context:
         page = context.new_page()

@@ -1,0 +1,1 @@
+"""Helpers the tests share: browsers, servers, small projects and exports."""

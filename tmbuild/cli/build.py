@@ -1,0 +1,111 @@
+"""`tmbuild build` and `tmbuild check`: site.yaml and an export in, a site out (or a verdict)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from tmbuild.cli.common import (
+    common_options,
+    config_options,
+    load_site_config,
+    log,
+    progress_bar,
+    setup_logging,
+)
+from tmbuild.sizes import format_size
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI timeout, `kill`), raised like Ctrl-C so the build cleans up after itself."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
+@click.command()
+@config_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the site to (overrides output; default: dist).",
+)
+@click.option(
+    "--single-file",
+    is_flag=True,
+    default=None,
+    help="Write one .html file that opens from disk, with everything inside.",
+)
+@common_options
+def build(config_path, model_path, quantize, base_url, strict, output, single_file, verbose, quiet):
+    """Build the site into the output folder (replaced whole, only on success).
+
+    \b
+    Examples:
+      tmbuild build
+      tmbuild build --model ~/Downloads/converted_keras.zip --quantize float16
+      tmbuild build --single-file --quantize float16   # one file to email or double-click
+    """
+    setup_logging(verbose, quiet)
+    from tmbuild.build import build as run_build
+
+    if threading.current_thread() is threading.main_thread():  # where Python runs handlers
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        config = load_site_config(
+            config_path, model_path, quantize, base_url, strict, output, single_file
+        )
+        with progress_bar(quiet) as progress:
+            result = run_build(config, progress=progress)
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, _Terminated)
+        what = "Terminated" if terminated else "Interrupted"
+        click.echo(f"{what}: the previous output was left as it was.", err=True)
+        sys.exit(143 if terminated else 130)
+    if not quiet and config.single_file:
+        [name] = result.files
+        click.echo(
+            f"Built {config.display_path(config.output / name)} in {result.seconds:.2f} s: "
+            f"one file, {format_size(result.raw_bytes)}; it opens from disk, no server needed"
+        )
+    elif not quiet:
+        count = sum(1 for p in result.files if not p.endswith((".gz", ".br")))
+        click.echo(
+            f"Built {config.display_path(config.output)}/ in {result.seconds:.2f} s: "
+            f"{count} files, {format_size(result.raw_bytes)} "
+            f"({format_size(result.brotli_bytes)} br)"
+        )
+
+
+@click.command()
+@config_options
+@common_options
+def check(config_path, model_path, quantize, base_url, strict, verbose, quiet):
+    """Check site.yaml and the export without writing anything."""
+    setup_logging(verbose, quiet)
+    from tmbuild.build import build as run_build
+
+    try:
+        config = load_site_config(config_path, model_path, quantize, base_url, strict)
+        # The model, the runtime and the templates are prepared too: a check catches all that
+        # a build would, short of compressing and writing.
+        export = run_build(config, write=False).export
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    from tmbuild.evaluate.lints import model_lints
+
+    for lint in model_lints(export.labels):
+        log.warning(lint)
+    if not quiet:
+        labels = ", ".join(export.labels)
+        click.echo(
+            f"OK: {export.location}: image model, {export.image_size}×{export.image_size} "
+            f"{'grayscale' if export.grayscale else 'RGB'}, {len(export.labels)} labels ({labels})"
+        )

@@ -1,0 +1,11 @@
+"""`tmbuild eval` and `tmbuild split`: how good the model is, measured in the page that ships.
+
+- run: `evaluate`, held-out images through the built page in headless Chromium
+- headless: the built site opened in headless Chromium
+- labelled: labelled image folders and how their names map to the labels
+- metrics: accuracy, confusion, thresholds, from the predictions
+- perturb: changes of light, colour, focus and framing, for the robustness table
+- report: eval.json, eval.html and the terminal summary
+- lints: advice on a model and its images
+- split: a held-out share of each label's images set aside
+"""

@@ -1,0 +1,6 @@
+"""Stage 2, the export: a Teachable Machine download read and checked.
+
+- read: `read_export`, an `ImageExport` from a folder or a .zip, checked
+- sources: the files of a folder or a .zip, whatever their names
+- weights_manifest: the weights manifest's entries, checked and sized without numpy
+"""

@@ -1,0 +1,9 @@
+"""Stage 3, the model: the export prepared for the page, in a hashed, versioned folder.
+
+- prepare: `prepare_model`, the model folder (`ModelFiles`)
+- weights: decoding, quantising and re-sharding the weights
+- fold: batch norms folded into the convolutions before them
+- plan: the model as a short list of fused steps, run by the page without tf-layers
+- kernels: tmbuild's WebAssembly kernels that run the plan (source in wasm/kernels.c)
+- cache: the prepared model kept in the user cache between builds
+"""

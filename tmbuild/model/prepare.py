@@ -1,0 +1,179 @@
+"""The versioned, content-hashed model directory.
+
+`models/<name>/<version>-<hash8>/` holds model.json (its weight paths rewritten to hashed shard
+names), the re-sharded and optionally quantised weights, and metadata.json. Every name changes
+when any byte of the model does, so all of it can be cached forever. For the page's plan runner
+(tmbuild.model.plan) the batch norms are folded into their convolutions first
+(tmbuild.model.fold): still a layers model, with fewer layers and weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tmbuild import __version__
+from tmbuild.config.load import SiteConfig
+from tmbuild.errors import ExportError
+from tmbuild.export.read import ImageExport
+from tmbuild.export.sources import shown
+from tmbuild.hashes import hashed_name
+from tmbuild.model.plan import build_plan
+
+if TYPE_CHECKING:
+    from tmbuild.model.weights import Weight
+
+DIRECTORY_HASH_LENGTH = 8
+RETRAIN = "retrain the model in Teachable Machine and export it again"
+
+log = logging.getLogger("tmbuild")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    name: str  # URL slug
+    directory: str  # models/<name>/<version>-<hash8>
+    model_json_path: str
+    metadata_path: str
+    shards: list[str]
+    weights_sha256: str  # of all shard bytes, in order: what `tmbuild diff` compares
+    files: dict[str, bytes]
+    # What the page runs without tf-layers (tmbuild.model.plan); None, and why, when it cannot.
+    plan: dict | None = None
+    no_plan_reason: str = ""
+
+    @property
+    def total_bytes(self) -> int:
+        """What the browser downloads for the model: model.json, metadata and the shards."""
+        return sum(len(data) for data in self.files.values())
+
+    @property
+    def shard_bytes(self) -> int:
+        return sum(len(self.files[path]) for path in self.shards)
+
+
+def slugify(text: str) -> str:
+    """A lowercase ASCII slug safe in URLs and file names ('Mask Model 2' → 'mask-model-2')."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:64].strip("-")
+
+
+def model_slug(config: SiteConfig, export: ImageExport) -> str:
+    if config.model.name:
+        return config.model.name
+    return slugify(export.model_name) or "model"
+
+
+def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
+    """Re-shard (and quantise) the weights and rewrite model.json to point at hashed shards."""
+    # Imported here: numpy takes ~50 ms to import, which a build whose model comes from the
+    # cache (tmbuild.model.cache) never needs.
+    from tmbuild.model.fold import fold_batch_norms
+    from tmbuild.model.weights import decode_weights, encode_weights, non_finite_weights
+
+    weights = []
+    for entries, data in export.weight_groups:
+        weights.extend(decode_weights(entries, data))
+    _check_finite(export, weights, config.model.quantize)
+    topology = export.model_json["modelTopology"]
+    # uint8 keeps its norms: one scale per tensor would blur the per-channel scales a fold
+    # multiplies into each kernel.
+    if config.runtime.model_runner == "plan" and config.model.quantize != "uint8":
+        unfolded, _ = build_plan(topology, _manifest_of(weights))
+        if unfolded is not None:
+            topology, weights, count = fold_batch_norms(topology, weights, unfolded)
+            log.info("%s: %d batch norms folded into their convolutions", export.location, count)
+    entries, shard_data = encode_weights(weights, config.model.quantize, config.model.shard_size)
+    if config.model.quantize == "float16":
+        quantised = decode_weights(entries, b"".join(shard_data))
+        overflowed = set(non_finite_weights(quantised)) - set(non_finite_weights(weights))
+        if overflowed:
+            log.warning(
+                "%s: weight %s holds values beyond float16's range, which become infinity; "
+                "build with quantize none",
+                export.location,
+                shown(sorted(overflowed)[0]),
+            )
+    count = len(shard_data)
+    shard_names = [
+        hashed_name(f"group1-shard{index}of{count}.bin", data)
+        for index, data in enumerate(shard_data, start=1)
+    ]
+    model_json = _rewritten_model_json(export.model_json, topology, entries, shard_names)
+    name = model_slug(config, export)
+    version = config.model.version
+    directory_hash = hashlib.sha256(model_json + b"\0" + export.metadata_bytes).hexdigest()
+    directory = f"models/{name}/{version}-{directory_hash[:DIRECTORY_HASH_LENGTH]}"
+
+    files = {f"{directory}/model.json": model_json}
+    files[f"{directory}/metadata.json"] = export.metadata_bytes
+    for shard_name, data in zip(shard_names, shard_data, strict=True):
+        files[f"{directory}/{shard_name}"] = data
+    digest = hashlib.sha256()
+    for data in shard_data:
+        digest.update(data)
+    plan, no_plan_reason = build_plan(topology, entries)
+    if config.runtime.model_runner == "tf-layers":
+        plan, no_plan_reason = None, "runtime.model_runner is tf-layers"
+    elif plan is None:
+        # Not an error, but a slower, larger page than usual: worth a line, and a report.
+        log.warning(
+            "%s: the page will load tf-layers (86 kB more, slower predictions) to run this "
+            "model: %s",
+            export.location,
+            no_plan_reason,
+        )
+    return ModelFiles(
+        name=name,
+        directory=directory,
+        model_json_path=f"{directory}/model.json",
+        metadata_path=f"{directory}/metadata.json",
+        shards=[f"{directory}/{shard}" for shard in shard_names],
+        weights_sha256=digest.hexdigest(),
+        files=files,
+        plan=plan.as_json() if plan else None,
+        no_plan_reason=no_plan_reason,
+    )
+
+
+def _manifest_of(weights: list[Weight]) -> list[dict]:
+    return [{"name": w.name, "shape": list(w.array.shape), "dtype": w.dtype} for w in weights]
+
+
+def _check_finite(export: ImageExport, weights: list[Weight], quantize: str) -> None:
+    """Warn about NaN or infinite weights: a broken training run, and NaN predictions."""
+    from tmbuild.model.weights import non_finite_weights
+
+    broken = non_finite_weights(weights)
+    if not broken:
+        return
+    where, weight = export.location, f"weight {shown(broken[0])}"
+    if quantize == "uint8":
+        raise ExportError(
+            f"{where}: {weight} holds NaN or infinity, which uint8 cannot store; build with "
+            f"quantize none or float16, or {RETRAIN}"
+        )
+    log.warning(
+        "%s: %s holds NaN or infinity, so the model will predict NaN; %s", where, weight, RETRAIN
+    )
+
+
+def _rewritten_model_json(
+    original: dict, topology: dict, entries: list[dict], shard_names: list[str]
+) -> bytes:
+    """model.json with one weight group pointing at the hashed shards, and `topology`."""
+    rewritten: dict = {"format": "layers-model"}
+    if "generatedBy" in original:
+        rewritten["generatedBy"] = original["generatedBy"]
+    rewritten["convertedBy"] = f"tmbuild {__version__}"
+    rewritten["modelTopology"] = topology
+    rewritten["weightsManifest"] = [{"paths": shard_names, "weights": entries}]
+    # Compact and key-ordered as given: the same export always gives the same bytes.
+    text = json.dumps(rewritten, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8")

@@ -1,0 +1,246 @@
+"""The page, its client files, the TensorFlow.js runtime and the sample images.
+
+Templates get plain data; the browser gets its configuration as JSON in the page (never as
+string-built JavaScript), so labels and titles can never inject code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from pathlib import Path, PurePosixPath
+
+from jinja2.utils import markupsafe
+
+from tmbuild import __version__
+from tmbuild.config.load import SiteConfig
+from tmbuild.errors import TmbuildError
+from tmbuild.export.read import ImageExport
+from tmbuild.hashes import hashed_name, sri
+from tmbuild.model.kernels import kernels_binary, kernels_refusal, page_uses_kernels
+from tmbuild.model.prepare import ModelFiles, slugify
+from tmbuild.page.render import PAGES, Renderer, is_template
+from tmbuild.page.tfjs import RuntimeFile, cdn_url
+
+SAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+MAX_SAMPLES = 24
+
+log = logging.getLogger("tmbuild")
+
+# The page's only inline code. Opened from a file, the page's absolute asset URLs point at
+# nothing, so no script file ever runs; this one does, and shows how to serve the page instead.
+# Served, it shows the loading bar (hidden until a script runs, so that it is never a promise
+# nothing keeps), and if the page script has not run by the load event (its download failed),
+# it swaps the bar for a message. It is a constant, not template text, so that its CSP hash is
+# known here.
+OPENED_FROM_FILE_SCRIPT = (
+    "(function () {"
+    ' var id = location.protocol === "file:" ? "served-only" : "loading";'
+    " var element = document.getElementById(id);"
+    " if (element) element.hidden = false;"
+    ' if (id === "loading") addEventListener("load", function () {'
+    ' var failed = document.getElementById("script-failed");'
+    " if (window.tmbuild || !failed) return;"
+    " failed.hidden = false;"
+    " if (element) element.hidden = true;"
+    " });"
+    " })();"
+)
+# A single-file build is meant to be opened from disk: it shows the loading bar regardless.
+SINGLE_FILE_SCRIPT = (
+    '(function () { var element = document.getElementById("loading");'
+    " if (element) element.hidden = false; })();"
+)
+# Templates write them as `{{ inline_scripts.<name> }}` inside a bare <script> element.
+INLINE_SCRIPTS = {"opened_from_file": OPENED_FROM_FILE_SCRIPT}
+
+
+def csp_hash(script: str) -> str:
+    """The CSP source expression that allows an inline script with exactly this text."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+# What `script-src` must allow besides the site's own files; hosts.py puts them in the CSP.
+INLINE_SCRIPT_HASHES = tuple(sorted(csp_hash(text) for text in INLINE_SCRIPTS.values()))
+
+
+def render_site(
+    config: SiteConfig, export: ImageExport, model: ModelFiles, runtime: list[RuntimeFile]
+) -> dict[str, bytes]:
+    """Every file of the site except the model and host configuration, by path."""
+    files: dict[str, bytes] = {}
+    base = config.base_url
+    runtime_urls = _runtime(config, runtime, files, model.plan)
+    samples = _samples(config, files)
+    renderer = Renderer(config.templates)
+
+    context = {
+        "site": {"title": config.title, "description": config.description, "base_url": base},
+        "model": {
+            "name": model.name,
+            "labels": export.labels,
+            "image_size": export.image_size,
+            "grayscale": export.grayscale,
+            "bytes": model.total_bytes,
+        },
+        "classifier": config.classifier,
+        "samples": samples,
+        "tmbuild_version": __version__,
+        "inline_scripts": {name: markupsafe.Markup(text) for name, text in INLINE_SCRIPTS.items()},
+    }
+    asset_urls: dict[str, str] = {}
+    # Stylesheets and scripts first: the page needs their hashed names.
+    for name in renderer.asset_names():
+        data = renderer.render(name, context) if is_template(name) else renderer.source_bytes(name)
+        path = hashed_name(name, data)
+        files[path] = data
+        asset_urls[PurePosixPath(name).relative_to("assets").as_posix()] = base + path
+
+    context["assets"] = asset_urls
+    context["asset"] = lambda name: asset_urls[name]
+    context["preloads"] = _preloads(base, model, runtime_urls)
+    context["client_config"] = {
+        "version": __version__,
+        "model": {
+            "url": base + model.model_json_path,
+            # The page runs the plan when there is one, and needs no model.json then.
+            "plan": model.plan,
+            "shards": [base + path for path in model.shards],
+            "weightBytes": model.shard_bytes,
+            "labels": export.labels,
+            "imageSize": export.image_size,
+            "grayscale": export.grayscale,
+            "bytes": model.total_bytes,
+        },
+        "classifier": {
+            "inputs": list(config.classifier.inputs),
+            "threshold": config.classifier.threshold,
+            "minGap": config.classifier.min_gap,
+            "topK": config.classifier.top_k,
+            "backend": config.classifier.backend,
+            "mirrorWebcam": config.classifier.mirror_webcam,
+            "maxFps": config.classifier.max_fps,
+        },
+        "runtime": runtime_urls,
+        # offline: true: the service worker the build writes next to the page (tmbuild.page.offline)
+        "offline": {"worker": base + "sw.js"} if config.offline else None,
+    }
+    for page in PAGES:
+        files[page] = renderer.render(page, context)
+        for script in blocked_inline_scripts(files[page].decode("utf-8")):
+            log.warning(
+                "%s: the Content-Security-Policy tmbuild writes blocks the inline script %r; "
+                "move it to a file under assets/",
+                page,
+                script[:60],
+            )
+    return files
+
+
+_SCRIPT_ELEMENT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_TYPE_ATTRIBUTE = re.compile(r"""\btype\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
+_SCRIPT_TYPES = {"", "text/javascript", "application/javascript", "module"}
+
+
+def blocked_inline_scripts(html: str) -> list[str]:
+    """The inline scripts of a page that INLINE_SCRIPT_HASHES does not allow (a template's own)."""
+    blocked = []
+    for attributes, text in _SCRIPT_ELEMENT.findall(html):
+        kind = _TYPE_ATTRIBUTE.search(attributes)
+        if re.search(r"\bsrc\s*=", attributes, re.IGNORECASE) or not text:
+            continue
+        if kind and kind.group(1).lower() not in _SCRIPT_TYPES:
+            continue  # data, such as the application/json configuration: never run
+        if csp_hash(text) not in INLINE_SCRIPT_HASHES:
+            blocked.append(text.strip())
+    return blocked
+
+
+def _runtime(
+    config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, bytes], plan: dict | None
+) -> dict:
+    """Copy (bundled) or link (cdn) the runtime files; return what the client needs to load them.
+
+    tmbuild's own kernels (tmbuild.model.kernels) travel inside the page, in base64: a request of
+    their own came back only after the weights here, queued behind them on two cores.
+    """
+    kernels = None
+    if page_uses_kernels(config, plan):
+        kernels = base64.b64encode(kernels_binary()).decode("ascii")
+    elif config.runtime.kernels and plan is not None and (refusal := kernels_refusal(plan)):
+        log.info("The page runs the plan on TensorFlow.js: %s", refusal)
+    scripts, wasm_paths = [], {}
+    for runtime_file in runtime:
+        data = runtime_file.read_bytes()
+        if config.runtime.source == "cdn":
+            url = cdn_url(config.runtime.tfjs_version, runtime_file)
+        else:
+            path = "assets/tfjs/" + hashed_name(runtime_file.name, data)
+            files[path] = data
+            url = config.base_url + path
+        if runtime_file.role == "wasm-binary":
+            wasm_paths[runtime_file.name] = url
+        else:
+            scripts.append({"role": runtime_file.role, "url": url, "integrity": sri(data)})
+    return {
+        "version": config.runtime.tfjs_version,
+        "scripts": scripts,
+        "wasm": wasm_paths,
+        "wasmThreads": config.runtime.wasm_threads,
+        "kernels": kernels,
+    }
+
+
+def _preloads(base: str, model: ModelFiles, runtime: dict) -> list[dict]:
+    """What every visit downloads, whichever backend the page picks: fetched from the start.
+
+    Without hints, the downloads form a chain (page, then app.js, then the runtime, then the
+    model once a backend has started). Each hint matches the request the page makes later
+    (CORS mode, same integrity), so the browser hands over the preloaded response.
+    """
+    if runtime["kernels"]:
+        # Where the page takes WASM it needs no TensorFlow.js at all; where it takes WebGL it
+        # starts core as soon as it has checked the GPU (~10 ms in).
+        preloads = []
+    else:
+        preloads = [
+            {"url": script["url"], "as": "script", "integrity": script["integrity"]}
+            for script in runtime["scripts"]
+            if script["role"] in ("core", "layers")
+        ]
+    model_json = [] if model.plan else [model.model_json_path]
+    for path in (*model_json, *model.shards):
+        preloads.append({"url": base + path, "as": "fetch", "integrity": None})
+    return preloads
+
+
+def _samples(config: SiteConfig, files: dict[str, bytes]) -> list[dict]:
+    if config.samples is None:
+        return []
+    samples = []
+    images = sorted(
+        path
+        for path in config.samples.iterdir()
+        if path.is_file() and path.suffix.lower() in SAMPLE_SUFFIXES
+    )
+    folder = config.samples.resolve()
+    for image in images[:MAX_SAMPLES]:
+        real = image.resolve()
+        if folder not in real.parents:  # a downloaded folder could link "a.png" to a secret
+            raise TmbuildError(
+                f"{config.display_path(image)}: is a link to {real}, outside the samples folder; "
+                "copy the image into the folder instead"
+            )
+        data = image.read_bytes()
+        slug = slugify(image.stem) or "sample"
+        path = "assets/samples/" + hashed_name(slug + image.suffix.lower(), data)
+        files[path] = data
+        samples.append({"name": _sample_title(image), "url": config.base_url + path})
+    return samples
+
+
+def _sample_title(image: Path) -> str:
+    return image.stem.replace("_", " ").replace("-", " ")
