@@ -134,3 +134,33 @@ def folder_missing(project: Path) -> list[str]:
     templates(project, {})
     (project / "templates").rmdir()
     return []
+
+
+# A plain jinja2.Environment lets a template reach Python's os module and open() through the
+# globals of any function it can see; the sandbox refuses the attribute access itself.
+SANDBOX = "not allowed in a template: access to attribute '{}' of '{}' object is unsafe"
+
+
+@case("runs-a-command", f"{PAGE}:3: ", SANDBOX.format("__init__", "type"))
+def runs_a_command(project: Path) -> list[str]:
+    pwned = project.parent / "PWNED"
+    return templates(
+        project, page(f'{{{{ cycler.__init__.__globals__.os.system("touch {pwned}") }}}}')
+    )
+
+
+@case("reads-the-environment", f"{PAGE}:3: ", SANDBOX.format("__globals__", "function"))
+def reads_the_environment(project: Path) -> list[str]:
+    return templates(project, page("{{ lipsum.__globals__.os.environ }}"))
+
+
+@case("reads-a-host-file", f"{PAGE}:3: ", SANDBOX.format("__init__", "type"))
+def reads_a_host_file(project: Path) -> list[str]:
+    payload = "{{ cycler.__init__.__globals__.__builtins__.open('/etc/hostname').read() }}"
+    return templates(project, page(payload))
+
+
+@case("calls-a-mutating-method", f"{PAGE}:3: ", "not allowed in a template: .*unsafe")
+def calls_a_mutating_method(project: Path) -> list[str]:
+    # The immutable sandbox: a template cannot change what tmbuild passes to the next one.
+    return templates(project, page("{{ samples.append(1) }}"))

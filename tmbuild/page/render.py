@@ -4,6 +4,10 @@ The designer's folder (site.yaml `templates:`) is searched first, then the built
 `default:NAME` always means the built-in one, so an override can extend what it replaces
 (`{% extends "default:base.html" %}`), as datasette does. Undefined variables are errors, not
 empty strings, so a typo in a template never ships a silently broken page.
+
+A templates folder is treated as hostile (a theme downloaded from the web): templates render in
+Jinja's immutable sandbox, so `cycler.__init__.__globals__` and the like, which reach Python's
+`os` and `open` from a plain Environment, stop the build with one line naming the template.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import traceback
 from pathlib import Path, PurePosixPath
 
 import jinja2
+import jinja2.sandbox
 
 from tmbuild.errors import TmbuildError
 
@@ -44,7 +49,7 @@ class Renderer:
             _check_folder(override_dir)
             loaders.append(jinja2.FileSystemLoader(str(override_dir)))
         loaders.append(builtin)
-        self.environment = jinja2.Environment(
+        self.environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=jinja2.select_autoescape(["html", "svg"], default_for_string=False),
             undefined=jinja2.StrictUndefined,
@@ -84,6 +89,12 @@ class Renderer:
             raise TemplateError(
                 f"{self._where(name, error)}: {error.message}; check the variable name "
                 "(the variables a template can use are listed in the README)"
+            ) from None
+        except jinja2.sandbox.SecurityError as error:
+            raise TemplateError(
+                f"{self._where(name, error)}: not allowed in a template: {str(error).rstrip('.')} "
+                "(templates are "
+                "sandboxed: they can use the variables tmbuild passes, not Python's internals)"
             ) from None
         except jinja2.TemplateNotFound as error:
             raise TemplateError(
