@@ -131,6 +131,9 @@ def load_manifest(path: Path) -> Manifest:
                 )
             path = path / MANIFEST_NAME
             label = str(path)
+        elif path.exists() and not path.is_file():
+            # A FIFO or a device would block the read or never end it.
+            raise ManifestError(f"{label}: not a regular file; give a built folder or its manifest")
         with path.open("rb") as handle:
             data = handle.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
@@ -150,6 +153,9 @@ def load_manifest(path: Path) -> Manifest:
             f"{label}:{error.lineno}:{error.colno}: invalid JSON ({error.msg}); build again "
             "to rewrite it"
         ) from None
+    except RecursionError:
+        # A manifest is a few levels deep; thousands of nested brackets are not one.
+        raise ManifestError(f"{label}: nested too deeply, not a tmbuild manifest") from None
     if not isinstance(document, dict) or not {"tmbuild_version", "files"} <= set(document):
         raise ManifestError(
             f"{label}: not a tmbuild manifest (no 'tmbuild_version' and 'files'); give the "
