@@ -6,6 +6,7 @@ Python's own zipfile can open it with the password.
 
 from __future__ import annotations
 
+import os
 import stat
 import struct
 import warnings
@@ -219,3 +220,25 @@ def encrypted_zip(path: Path, members: dict[str, bytes], password: bytes) -> Pat
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), len(body), 0)
     path.write_bytes(bytes(body + central + end))
     return path
+
+
+# Only regular files are read: a device never ends, a FIFO blocks until someone writes.
+NOT_REGULAR = "not a regular file \\(a device or a pipe\\); point model.path at the folder"
+
+
+@case("dev-zero", "/dev/zero: ", NOT_REGULAR)
+def dev_zero(project: Path) -> list[str]:
+    return ["--model", "/dev/zero", "-o", "dist"]
+
+
+# site.yaml paths are resolved, so the message names the device the link points at.
+@case("link-to-dev-zero", "/dev/zero: ", NOT_REGULAR)
+def link_to_dev_zero(project: Path) -> list[str]:
+    (project / "m.zip").symlink_to("/dev/zero")
+    return ARGS
+
+
+@case("fifo", "m.zip: ", NOT_REGULAR)
+def fifo(project: Path) -> list[str]:
+    os.mkfifo(project / "m.zip")
+    return ARGS

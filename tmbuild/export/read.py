@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tmbuild.errors import ExportError
+from tmbuild.export import weights_manifest
 from tmbuild.export.sources import (
     ExportFiles,
     MissingFile,
@@ -23,7 +24,6 @@ from tmbuild.export.sources import (
     shown,
     unsafe_path_reason,
 )
-from tmbuild.export import weights_manifest
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a real model.json is ~92 KB, ~200 KB pretty-printed
 MAX_LABELS = 1000

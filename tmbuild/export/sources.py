@@ -281,6 +281,12 @@ def open_export_location(path: Path, label: str) -> ExportFiles:
         raise ExportError(f"{label}: not found; set model.path in site.yaml or pass --model")
     if path.is_dir():
         return FolderFiles(path, label)
+    if not path.is_file():
+        # /dev/zero never ends and a FIFO blocks until someone writes: read neither.
+        raise ExportError(
+            f"{label}: not a regular file (a device or a pipe); point model.path at the folder "
+            "or .zip of your Teachable Machine export"
+        )
     if zipfile.is_zipfile(path):
         return ZipFiles(path, label)
     if path.suffix.lower() == ".zip":
