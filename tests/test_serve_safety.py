@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 
@@ -97,3 +98,56 @@ def test_a_silent_client_is_dropped(site, monkeypatch):
             assert connection.recv(100) == b""  # the server hung up
             assert time.monotonic() - started < 5
         assert get(server, "/").status == 200
+
+
+def _statuses(answer: bytes) -> list[bytes]:
+    # A second response starts right after the first one's body, on no line of its own.
+    return re.findall(rb"HTTP/1\.[01] ([0-9]{3}) ", answer)
+
+
+@pytest.mark.parametrize(
+    ("byte_range", "status"),
+    [
+        (b"bytes=" + b"9" * 5000 + b"-", b"416"),
+        (b"bytes=0-" + b"9" * 5000, b"206"),
+        (b"bytes=-" + b"9" * 5000, b"206"),
+        ("bytes=\u0661-".encode(), b"200"),  # an Arabic-Indic digit is not a byte position
+    ],
+    ids=["start", "end", "suffix", "arabic-digit"],
+)
+def test_a_range_of_thousands_of_digits_is_answered(server, byte_range, status):
+    answer = _raw(server, b"GET / HTTP/1.1\r\nHost: x\r\nRange: " + byte_range + b"\r\n\r\n")
+    assert _statuses(answer) == [status], answer[:200]
+    assert get(server, "/").status == 200
+
+
+def test_a_trickling_client_is_dropped_when_its_request_is_due(site, monkeypatch):
+    monkeypatch.setattr(serve_module._Handler, "timeout", 1)
+    with running(PreviewServer("127.0.0.1", 0, site, "/")) as server:
+        with socket.create_connection(server.server_address[:2], timeout=10) as connection:
+            started = time.monotonic()
+            with contextlib.suppress(OSError):  # the server hangs up mid-header
+                for byte in b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.3)  # each byte well inside the 1 s read timeout
+            with contextlib.suppress(OSError):
+                assert connection.recv(100) == b""
+            assert time.monotonic() - started < 4
+        assert get(server, "/").status == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "statuses"),
+    [
+        (b"Content-Length: 28\r\n", [b"200"]),
+        (b"Content-Length: 99999999999999999999999\r\n", [b"413"]),
+        (b"Content-Length: -1\r\n", [b"400"]),
+        (b"Transfer-Encoding: chunked\r\n", [b"501"]),
+    ],
+    ids=["length", "huge-length", "negative-length", "chunked"],
+)
+def test_the_body_of_a_get_is_never_a_second_request(server, headers, statuses):
+    smuggled = b"GET /secret.txt HTTP/1.1\r\n\r\n"  # 28 bytes, sent as the body
+    answer = _raw(server, b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + smuggled)
+    assert _statuses(answer) == statuses, answer[:300]
+    assert get(server, "/").status == 200

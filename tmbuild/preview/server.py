@@ -36,7 +36,9 @@ log = logging.getLogger("tmbuild")
 
 # Hosts' configuration files: hosts read them and do not serve them (tmbuild.hosts.policy).
 UNSERVED = frozenset({*HOST_FILE_NAMES, "_redirects"})
-REQUEST_TIMEOUT = 15  # seconds a client may stall; a slow or silent one cannot hold a thread
+REQUEST_TIMEOUT = 15  # seconds a request may take to arrive, whole; a slow client is dropped
+MAX_BODY = 1024 * 1024  # a GET's body is read and dropped; a preview needs none at all
+MAX_DIGITS = 18  # a byte position with more digits is past the end of any file
 SWAP_WAIT = 1.0  # a rebuild swaps the output in with two renames; it is missing for an instant
 
 
@@ -182,13 +184,50 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)  # -vv shows every request
 
+    def handle_one_request(self) -> None:
+        # `timeout` bounds each read; the watchdog bounds the whole request, so that a client
+        # sending one header byte every few seconds cannot hold a thread either.
+        self._watchdog = threading.Timer(self.timeout, self._hang_up)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._watchdog.cancel()
+
+    def _hang_up(self) -> None:
+        with contextlib.suppress(OSError):  # the client left already
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def do_GET(self) -> None:
         self._answer(send_body=True)
 
     def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
+    def _drop_body(self) -> bool:
+        """Read a request's body and drop it, so that it is never taken for the next request."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True
+            self.send_error(501, "A body sent in chunks is not supported")
+            return False
+        length = (self.headers.get("Content-Length") or "0").strip()
+        if not length.isascii() or not length.isdigit():
+            self.close_connection = True
+            self.send_error(400, "Bad Content-Length")
+            return False
+        if len(length) > MAX_DIGITS or int(length) > MAX_BODY:
+            self.close_connection = True
+            self.send_error(413, "A preview server takes no request body")
+            return False
+        if int(length):
+            self.rfile.read(int(length))
+        return True
+
     def _answer(self, send_body: bool) -> None:
+        if not self._drop_body():
+            return
+        self._watchdog.cancel()  # the request is in; answering may take as long as it takes
         target = self.path
         if not target.startswith("/"):
             target = urllib.parse.urlsplit(target).path  # absolute form: http://host/path
@@ -305,10 +344,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if_range = self.headers.get("If-Range")
         if not wanted or (if_range is not None and if_range.strip() != etag):
             return 200, body, None
-        match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", wanted)
+        match = re.fullmatch(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", wanted)
         if not match or match.groups() == ("", ""):
             return 200, body, None
-        first, last = match.groups()
+        # Past MAX_DIGITS a number is as good as infinite, and int() of 5,000 digits raises.
+        first, last = (str(10**MAX_DIGITS) if len(n) > MAX_DIGITS else n for n in match.groups())
         size = len(body)
         if first:
             start, end = int(first), min(int(last), size - 1) if last else size - 1
