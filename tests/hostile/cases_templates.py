@@ -164,3 +164,32 @@ def reads_a_host_file(project: Path) -> list[str]:
 def calls_a_mutating_method(project: Path) -> list[str]:
     # The immutable sandbox: a template cannot change what tmbuild passes to the next one.
     return templates(project, page("{{ samples.append(1) }}"))
+
+
+@case("huge-asset", "templates/assets/huge.bin: ", "3,072 MB, over the 32 MB a template or asset")
+def huge_asset(project: Path) -> list[str]:
+    made = templates(project, {})
+    (project / "templates" / "assets").mkdir()
+    with open(project / "templates" / "assets" / "huge.bin", "wb") as sparse:
+        sparse.truncate(3 * 1024**3)  # takes no disk space, but would be read whole
+    return made
+
+
+@case("page-over-16-mb", f"{PAGE}: ", "renders over 16 MB; fix the template")
+def page_over_16_mb(project: Path) -> list[str]:
+    return templates(project, page('{% for a in range(1000) %}{{ "x" * 100000 }}{% endfor %}'))
+
+
+@case("string-bomb", f"{PAGE}:3: ", "makes a value over 16 MB with '\\*'; fix the template")
+def string_bomb(project: Path) -> list[str]:
+    return templates(project, page('{{ "x" * 10**10 }}'))
+
+
+@case("power-bomb", f"{PAGE}:3: ", "raises a number to the power 99999, over 1000")
+def power_bomb(project: Path) -> list[str]:
+    return templates(project, page("{{ 9 ** 99999 }}"))
+
+
+@case("range-too-big", f"{PAGE}:3: ", "OverflowError: Range too big")
+def range_too_big(project: Path) -> list[str]:
+    return templates(project, page("{% for a in range(10**8) %}{{ a }}{% endfor %}"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 import traceback
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +28,45 @@ from tmbuild.errors import TmbuildError
 # `assets/` (a logo, a font) is copied byte for byte.
 TEXT_SUFFIXES = {".html", ".js", ".css", ".svg", ".txt", ".json", ".webmanifest"}
 PAGES = ("index.html",)
+# A theme is a few hundred kB; these stop a runaway one (a 3 GB asset, a loop in a loop)
+# with one line instead of filling the disk or running for ever.
+MAX_ASSET_BYTES = 32 * 1024 * 1024
+MAX_RENDERED_BYTES = 16 * 1024 * 1024
+MAX_RENDER_SECONDS = 20
+
+
+class _RenderLimit(Exception):
+    """A template's output grew past MAX_RENDERED_BYTES or took past MAX_RENDER_SECONDS."""
+
+
+class _ThemeSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja's sandbox, with a clock on loops and a size check on `*` and `**`.
+
+    The sandbox already refuses Python's internals and a range over 100,000 items; a loop in a
+    loop that prints nothing, or `"x" * 10**10`, would still run for ever or fill the memory.
+    """
+
+    intercepted_binops = frozenset(["*", "**"])
+    deadline = float("inf")
+
+    def call_binop(self, context, operator: str, left, right):
+        if operator == "**" and isinstance(right, int) and abs(right) > 1000:
+            raise _RenderLimit(f"raises a number to the power {right}, over 1000")
+        if operator == "*":
+            for times, item in ((left, right), (right, left)):
+                sequence = isinstance(times, int) and isinstance(item, str | list | tuple)
+                if sequence and times * len(item) > MAX_RENDERED_BYTES:
+                    raise _RenderLimit(
+                        f"makes a value over {MAX_RENDERED_BYTES // 2**20} MB with '*'"
+                    )
+        return super().call_binop(context, operator, left, right)
+
+    def timed_range(self, *args: int):
+        """The sandbox's range, which stops the render once its time is up."""
+        for count, value in enumerate(jinja2.sandbox.safe_range(*args)):
+            if count % 1024 == 0 and time.monotonic() > self.deadline:
+                raise _RenderLimit(f"takes over {MAX_RENDER_SECONDS} s to render")
+            yield value
 
 
 def builtin_templates_dir() -> Path:
@@ -49,7 +89,7 @@ class Renderer:
             _check_folder(override_dir)
             loaders.append(jinja2.FileSystemLoader(str(override_dir)))
         loaders.append(builtin)
-        self.environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        self.environment = _ThemeSandbox(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=jinja2.select_autoescape(["html", "svg"], default_for_string=False),
             undefined=jinja2.StrictUndefined,
@@ -58,6 +98,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.environment.filters["json_script"] = json_for_script
+        self.environment.globals["range"] = self.environment.timed_range
 
     def asset_names(self) -> list[str]:
         """Every file under `assets/` in the built-in and override folders, sorted."""
@@ -80,7 +121,10 @@ class Renderer:
     def render(self, name: str, context: dict) -> bytes:
         try:
             template = self.environment.get_template(name)
-            return template.render(context).encode("utf-8")
+            self.environment.deadline = time.monotonic() + MAX_RENDER_SECONDS
+            return _limited(template.generate(context), self.environment.deadline)
+        except _RenderLimit as error:
+            raise TemplateError(f"{self._where(name, error)}: {error}; fix the template") from None
         except jinja2.TemplateSyntaxError as error:
             where = self._shown(error.filename) if error.filename else (error.name or name)
             line = f":{error.lineno}" if error.lineno else ""
@@ -132,6 +176,20 @@ class Renderer:
         return _relative(path)
 
 
+def _limited(chunks, deadline: float) -> bytes:
+    """Join a template's output as it is made, stopping it once it is too big or too slow."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        parts.append(chunk.encode("utf-8"))
+        size += len(parts[-1])
+        if size > MAX_RENDERED_BYTES:
+            raise _RenderLimit(f"renders over {MAX_RENDERED_BYTES // 2**20} MB")
+        if time.monotonic() > deadline:
+            raise _RenderLimit(f"takes over {MAX_RENDER_SECONDS} s to render")
+    return b"".join(parts)
+
+
 def is_template(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in TEXT_SUFFIXES
 
@@ -174,6 +232,11 @@ def _check_folder(folder: Path) -> None:
                 raise TemplateError(f"{shown}: cannot read: {error.strerror}") from None
             if not stat.S_ISREG(info.st_mode):
                 raise TemplateError(f"{shown}: is not a regular file; remove it")
+            if info.st_size > MAX_ASSET_BYTES:
+                raise TemplateError(
+                    f"{shown}: {info.st_size / 2**20:,.0f} MB, over the "
+                    f"{MAX_ASSET_BYTES // 2**20} MB a template or asset may have; make it smaller"
+                )
             if is_template(name):
                 try:
                     real.read_bytes().decode("utf-8")
