@@ -8,6 +8,10 @@ class TmbuildError(Exception):
 
     exit_status = 1
 
+    def lines(self) -> list[str]:
+        """What the CLI prints, one `Error:` line each: a newline inside is never a new line."""
+        return [str(self)]
+
 
 class ConfigError(TmbuildError):
     """One or more problems in site.yaml, reported together."""
@@ -15,6 +19,9 @@ class ConfigError(TmbuildError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+    def lines(self) -> list[str]:
+        return self.problems
 
 
 class ExportError(TmbuildError):

@@ -18,6 +18,9 @@ from tmbuild.cli.common import (
     setup_logging,
 )
 from tmbuild.sizes import format_size
+from tmbuild.untrusted import printable
+
+MAX_LABELS_SHOWN = 20
 
 
 class _Terminated(KeyboardInterrupt):
@@ -104,7 +107,10 @@ def check(config_path, model_path, quantize, base_url, strict, verbose, quiet):
     for lint in model_lints(export.labels):
         log.warning(lint)
     if not quiet:
-        labels = ", ".join(export.labels)
+        # Labels are the export's text: each on this one line, escaped and cut short.
+        labels = ", ".join(printable(label, 40) for label in export.labels[:MAX_LABELS_SHOWN])
+        if len(export.labels) > MAX_LABELS_SHOWN:
+            labels += f", … {len(export.labels) - MAX_LABELS_SHOWN} more"
         click.echo(
             f"OK: {export.location}: image model, {export.image_size}×{export.image_size} "
             f"{'grayscale' if export.grayscale else 'RGB'}, {len(export.labels)} labels ({labels})"

@@ -10,9 +10,11 @@ from pathlib import Path
 import click
 
 from tmbuild.errors import TmbuildError
+from tmbuild.untrusted import printable
 
 log = logging.getLogger("tmbuild")
 DEFAULT_CONFIG = "site.yaml"
+MAX_LINE = 1000  # characters of one message line; longer ones quote too much of an input
 
 
 class TmbuildGroup(click.Group):
@@ -26,14 +28,17 @@ class TmbuildGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TmbuildError as error:
-            for line in str(error).splitlines() or [error.__class__.__name__]:
-                click.echo(f"Error: {line}", err=True)
+            for line in error.lines() or [error.__class__.__name__]:
+                click.echo(f"Error: {printable(line, MAX_LINE)}", err=True)
             ctx.exit(error.exit_status)
 
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        message = super().format(record)
+        # Messages quote labels and layer names: one line each, whatever those hold (a
+        # traceback that -vv adds after the message keeps its lines).
+        safe = printable(record.getMessage(), MAX_LINE)
+        message = super().format(logging.makeLogRecord({**vars(record), "msg": safe, "args": ()}))
         if record.levelno >= logging.WARNING:
             return f"{record.levelname.lower()}: {message}"
         return message

@@ -20,6 +20,7 @@ from tmbuild.diff.compare import (
 )
 from tmbuild.hashes import HASH_LENGTH
 from tmbuild.sizes import format_delta, format_size
+from tmbuild.untrusted import printable
 
 
 def format_total_delta(old: int, new: int, field: str) -> str:
@@ -51,7 +52,7 @@ def _value(field: str, value: object) -> str:
 
 def _printable(text: str) -> str:
     # Labels are the user's text: a newline in one must not break the report's layout.
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m[0]):02x}", text)
+    return printable(text, 200)
 
 
 def _field_note(change: FieldChange) -> str:
@@ -94,7 +95,7 @@ def format_text(result: DiffResult) -> str:
             line = f"  {title:<{width}}  {_value(change.name, change.old)} → "
             lines.append(line + _value(change.name, change.new) + (f" ({note})" if note else ""))
     if result.files:
-        rows = [["  " + c.kind, c.name, *_file_sizes(c)] for c in result.files]
+        rows = [["  " + c.kind, _printable(c.name), *_file_sizes(c)] for c in result.files]
         lines += ["", *_columns([["Files", "", *SIZES], *rows], left=2)]
     rows = [["  " + TOTAL_TITLES.get(f, f), *_total_cells(result, f)] for f in TOTALS]
     lines += ["", *_columns([["Totals", "old", "new", "change"], *rows], left=1)]
@@ -155,7 +156,7 @@ def format_markdown(result: DiffResult) -> str:
                 cells = ["moved (same content, new path)", "0 B", "0 B", "0 B"]
             else:
                 cells = [change.kind, *_file_sizes(change)]
-            lines.append(_md_row([_md_code(change.name), *cells]))
+            lines.append(_md_row([_md_code(_printable(change.name)), *cells]))
         lines.append("")
     lines += ["| total | old | new | change |", "|---|--:|--:|--:|"]
     for field in TOTALS:

@@ -17,6 +17,7 @@ from tmbuild import __version__
 from tmbuild.evaluate.metrics import lowest_useful_threshold
 from tmbuild.evaluate.perturb import COLLAPSE_DROP
 from tmbuild.sizes import format_size
+from tmbuild.untrusted import printable
 
 TEMPLATE = "eval_report.html"
 MAX_MISTAKES_SHOWN = 100
@@ -302,11 +303,13 @@ def summary(report: dict) -> str:
         f"Accuracy: {pct(report['accuracy'])} on {images['classified']} images "
         f"(balanced {pct(report['balanced_accuracy'])}, macro F1 {num(report['macro_f1'])})"
     ]
-    width = max([len(c["label"]) for c in report["classes"]] + [5])
+    # Labels are the export's text: escaped and cut, so the table stays one line a class.
+    labels = [printable(c["label"], 40) for c in report["classes"]]
+    width = max([len(label) for label in labels] + [5])
     lines.append(f"  {'label':<{width}}  precision  recall     F1  images")
-    for entry in report["classes"]:
+    for label, entry in zip(labels, report["classes"], strict=True):
         lines.append(
-            f"  {entry['label']:<{width}}  {pct(entry['precision']):>9}  "
+            f"  {label:<{width}}  {pct(entry['precision']):>9}  "
             f"{pct(entry['recall']):>6}  {pct(entry['f1']):>5}  {entry['support']:>6}"
         )
     settings = report["threshold"]

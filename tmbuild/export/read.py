@@ -20,10 +20,9 @@ from tmbuild.export.sources import (
     MissingFile,
     normalise,
     open_export_location,
-    printable,
-    shown,
     unsafe_path_reason,
 )
+from tmbuild.untrusted import printable, shown
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a real model.json is ~92 KB, ~200 KB pretty-printed
 MAX_LABELS = 1000

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import reprlib
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from tmbuild.errors import ExportError
+from tmbuild.untrusted import printable
 
 # A real export is ~2.3 MB; the caps leave room for big custom models while stopping a zip bomb
 # long before it fills the disk or memory.
@@ -36,26 +36,6 @@ _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:|^[\\/]{2}")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Files macOS and Windows add to zips; never part of an export.
 _JUNK = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$)")
-
-
-def printable(text: str, limit: int = 120) -> str:
-    """Untrusted text fit for a one-line message: control characters escaped, cut short.
-
-    A name from a zip or a manifest could otherwise add lines, clear the terminal or bury the
-    message under a megabyte of text.
-    """
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
-
-
-_BRIEF = reprlib.Repr()
-_BRIEF.maxstring = _BRIEF.maxother = 60
-_BRIEF.maxlevel = 3  # also keeps a deeply nested JSON value off the call stack
-
-
-def shown(value: object) -> str:
-    """A JSON value from an untrusted file, shown briefly and on one line."""
-    return printable(_BRIEF.repr(value))
 
 
 def unsafe_path_reason(path: str) -> str | None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tmbuild.untrusted import printable
+
 # Activations the runner can fuse into a convolution or dense step (TensorFlow.js's fused ops
 # take these), and the ones it can also run as a step of their own.
 FUSABLE_ACTIVATIONS = ("linear", "relu", "relu6", "sigmoid", "elu")
@@ -63,9 +65,9 @@ def build_plan(topology: dict, entries: list[dict]) -> tuple[Plan | None, str]:
             unused = sorted(set(shapes) - builder.used)[0]
             raise Unsupported(f"the manifest's weight {unused} belongs to no layer")
     except Unsupported as reason:
-        return None, str(reason)
+        return None, printable(str(reason), 200)  # it quotes the export's layer names
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
-        return None, f"unexpected topology ({type(error).__name__}: {error})"
+        return None, printable(f"unexpected topology ({type(error).__name__}: {error})", 200)
     return Plan(steps=_with_disposal(steps, output), weights=entries, output=output), ""
 
 

@@ -21,9 +21,9 @@ from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import ExportError
 from tmbuild.export.read import ImageExport
-from tmbuild.export.sources import shown
 from tmbuild.hashes import hashed_name
 from tmbuild.model.plan import build_plan
+from tmbuild.untrusted import shown
 
 if TYPE_CHECKING:
     from tmbuild.model.weights import Weight

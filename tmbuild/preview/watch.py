@@ -32,6 +32,7 @@ SETTLE_LIMIT = 2.0
 
 Snapshot = dict[str, tuple[int, int] | None]
 
+
 def watched_paths(config: SiteConfig) -> list[Path]:
     """What a build reads: site.yaml, the model, the templates (the user's and the built-in
     ones, which change when working on tmbuild itself) and the sample images."""
