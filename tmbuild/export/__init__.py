@@ -2,5 +2,6 @@
 
 - read: `read_export`, an `ImageExport` from a folder or a .zip, checked
 - sources: the files of a folder or a .zip, whatever their names
+- layers: every weight checked against the layer that uses it
 - weights_manifest: the weights manifest's entries, checked and sized without numpy
 """

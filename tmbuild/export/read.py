@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tmbuild.errors import ExportError
 from tmbuild.export import weights_manifest
+from tmbuild.export.layers import check_layers
 from tmbuild.export.sources import (
     ExportFiles,
     MissingFile,
@@ -81,6 +82,8 @@ def read_export(path: Path, label: str | None = None) -> ImageExport:
     _check_input_shape(files, model_name, metadata_name, topology, image_size, grayscale)
     _check_output_units(files, model_name, metadata_name, topology, len(labels))
     groups = _read_weight_groups(files, model_name, model_json)
+    entries = [entry for group_entries, _ in groups for entry in group_entries]
+    check_layers(topology, entries, files.display(model_name))
     model_title = metadata.get("modelName")
     return ImageExport(
         location=files.label,

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tmbuild.untrusted import printable
+from tmbuild.export.layers import ShapeMismatch
+from tmbuild.untrusted import printable, shown
 
 # Activations the runner can fuse into a convolution or dense step (TensorFlow.js's fused ops
 # take these), and the ones it can also run as a step of their own.
@@ -51,7 +52,11 @@ class Plan:
 
 
 def build_plan(topology: dict, entries: list[dict]) -> tuple[Plan | None, str]:
-    """The plan for a layers model, or None and why the page must use tf-layers instead."""
+    """The plan for a layers model, or None and why the page must use tf-layers instead.
+
+    Raises ShapeMismatch when a layer's weights disagree with the layer before it: no runner
+    can run that model.
+    """
     try:
         shapes = {entry["name"]: entry["shape"] for entry in entries}
         not_float = [entry["name"] for entry in entries if entry.get("dtype") != "float32"]
@@ -275,18 +280,38 @@ def _fuse(steps: list[dict], output: int) -> tuple[list[dict], int]:
 
 
 def _check_shapes(steps: list[dict], shapes: dict[str, list]) -> None:
-    """Kernels of the right rank, and a bias and batch norm value for each output channel."""
-    for step in steps:
+    """Kernels of the right rank, each reading as many channels as the step before it gives,
+    and a bias and batch norm value for each output channel.
+
+    A kernel of the wrong rank is something the runner cannot run (tf-layers may); a kernel
+    that disagrees with the step before it is a broken model, refused as ShapeMismatch.
+    """
+    channels: dict[int, int | None] = {0: None}  # value → its channels (or features), if known
+    for index, step in enumerate(steps, start=1):
+        sources = [channels[value] for value in step["in"]]
+        known = [count for count in sources if count is not None]
+        if step["op"] == "add" and len(set(known)) > 1:
+            raise ShapeMismatch(f"an Add of {known[0]} and {known[1]} channels")
+        channels[index] = known[0] if known and step["op"] != "flatten" else None
         if step["op"] not in ("conv", "depthwise", "dense"):
             continue
         kernel = shapes[step["kernel"]]
         if len(kernel) != (2 if step["op"] == "dense" else 4):
             raise Unsupported(f"weight {step['kernel']} has shape {kernel}")
-        channels = kernel[2] * kernel[3] if step["op"] == "depthwise" else kernel[-1]
+        reads = kernel[0] if step["op"] == "dense" else kernel[2]
+        if sources[0] is not None and reads != sources[0]:
+            raise ShapeMismatch(
+                f"weight {shown(step['kernel'])} has shape {kernel}: it reads {reads} "
+                f"{'features' if step['op'] == 'dense' else 'channels'}, but the layer before "
+                f"it gives {sources[0]}"
+            )
+        channels[index] = kernel[2] * kernel[3] if step["op"] == "depthwise" else kernel[-1]
         vectors = [step.get("bias"), *step.get("batchnorm", {}).values()]
         for name in vectors:
-            if isinstance(name, str) and shapes[name] != [channels]:
-                raise Unsupported(f"weight {name} has shape {shapes[name]}, expected [{channels}]")
+            if isinstance(name, str) and shapes[name] != [channels[index]]:
+                raise Unsupported(
+                    f"weight {name} has shape {shapes[name]}, expected [{channels[index]}]"
+                )
 
 
 def _old_value(renumber: dict[int, int], new: int) -> int:

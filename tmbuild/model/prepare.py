@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING
 from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import ExportError
+from tmbuild.export.layers import RETRAIN, ShapeMismatch
 from tmbuild.export.read import ImageExport
 from tmbuild.hashes import hashed_name
-from tmbuild.model.plan import build_plan
+from tmbuild.model.plan import Plan, build_plan
 from tmbuild.untrusted import shown
 
 if TYPE_CHECKING:
     from tmbuild.model.weights import Weight
 
 DIRECTORY_HASH_LENGTH = 8
-RETRAIN = "retrain the model in Teachable Machine and export it again"
 
 log = logging.getLogger("tmbuild")
 
@@ -80,12 +80,12 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     weights = []
     for entries, data in export.weight_groups:
         weights.extend(decode_weights(entries, data))
-    _check_finite(export, weights, config.model.quantize)
+    _check_finite(export, weights)
     topology = export.model_json["modelTopology"]
     # uint8 keeps its norms: one scale per tensor would blur the per-channel scales a fold
     # multiplies into each kernel.
     if config.runtime.model_runner == "plan" and config.model.quantize != "uint8":
-        unfolded, _ = build_plan(topology, _manifest_of(weights))
+        unfolded, _ = _plan(export, topology, _manifest_of(weights))
         if unfolded is not None:
             topology, weights, count = fold_batch_norms(topology, weights, unfolded)
             log.info("%s: %d batch norms folded into their convolutions", export.location, count)
@@ -94,11 +94,9 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
         quantised = decode_weights(entries, b"".join(shard_data))
         overflowed = set(non_finite_weights(quantised)) - set(non_finite_weights(weights))
         if overflowed:
-            log.warning(
-                "%s: weight %s holds values beyond float16's range, which become infinity; "
-                "build with quantize none",
-                export.location,
-                shown(sorted(overflowed)[0]),
+            raise ExportError(
+                f"{export.location}: weight {shown(sorted(overflowed)[0])} holds values beyond "
+                "float16's range, which would become infinity; build with quantize: none"
             )
     count = len(shard_data)
     shard_names = [
@@ -118,7 +116,7 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     digest = hashlib.sha256()
     for data in shard_data:
         digest.update(data)
-    plan, no_plan_reason = build_plan(topology, entries)
+    plan, no_plan_reason = _plan(export, topology, entries)
     if config.runtime.model_runner == "tf-layers":
         plan, no_plan_reason = None, "runtime.model_runner is tf-layers"
     elif plan is None:
@@ -142,26 +140,27 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
     )
 
 
+def _plan(export: ImageExport, topology: dict, entries: list[dict]) -> tuple[Plan | None, str]:
+    try:
+        return build_plan(topology, entries)
+    except ShapeMismatch as mismatch:
+        raise ExportError(f"{export.location}: {mismatch}; {RETRAIN}") from None
+
+
 def _manifest_of(weights: list[Weight]) -> list[dict]:
     return [{"name": w.name, "shape": list(w.array.shape), "dtype": w.dtype} for w in weights]
 
 
-def _check_finite(export: ImageExport, weights: list[Weight], quantize: str) -> None:
-    """Warn about NaN or infinite weights: a broken training run, and NaN predictions."""
+def _check_finite(export: ImageExport, weights: list[Weight]) -> None:
+    """Refuse NaN or infinite weights: a broken training run, and NaN for every prediction."""
     from tmbuild.model.weights import non_finite_weights
 
     broken = non_finite_weights(weights)
-    if not broken:
-        return
-    where, weight = export.location, f"weight {shown(broken[0])}"
-    if quantize == "uint8":
+    if broken:
         raise ExportError(
-            f"{where}: {weight} holds NaN or infinity, which uint8 cannot store; build with "
-            f"quantize none or float16, or {RETRAIN}"
+            f"{export.location}: weight {shown(broken[0])} holds NaN or infinity, so every "
+            f"prediction would be NaN; {RETRAIN}"
         )
-    log.warning(
-        "%s: %s holds NaN or infinity, so the model will predict NaN; %s", where, weight, RETRAIN
-    )
 
 
 def _rewritten_model_json(
