@@ -1,8 +1,8 @@
 """What the benchmark scripts share: targets, sites, a Brotli-serving server, Chromium, results.
 
 The scripts reuse the test suite's pieces rather than copies of them: the Chromium flags and the
-`_headers` parser of tests/browser.py, the verified `npm pack` downloads of tests/official_tm.py
-and the list of shared real exports in tests/conftest.py.
+`_headers` parser of tests/support/browser.py, the verified `npm pack` downloads of
+tests/support/official_tm.py and the list of shared real exports in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "tests"))
 
-import browser as test_browser  # noqa: E402  (tests/ is on the path only from here on)
-import conftest  # noqa: E402
-import official_tm  # noqa: E402
+import conftest  # noqa: E402  (tests/ is on the path only from here on)
 import pytest  # noqa: E402
+from support import browser as test_browser  # noqa: E402
+from support import official_tm  # noqa: E402
 
 from tmbuild.output import compress as assets  # noqa: E402
 
