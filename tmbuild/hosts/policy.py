@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from tmbuild.output.manifest import MANIFEST_NAME
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 HASHED_DIRECTORIES = ("assets", "models")
-MANIFEST = "tmbuild-manifest.json"  # CI and `tmbuild diff` read it; never cache it stale
 # `offline: true`: browsers look for a new service worker on every visit; a cached one would
 # keep visitors on an old build.
 SERVICE_WORKER = "sw.js"
@@ -78,10 +79,13 @@ class SitePolicy:
 
     @property
     def revalidated(self) -> tuple[str, ...]:
-        """The paths revalidated on every visit; "" is the site's folder (its index.html)."""
+        """The paths revalidated on every visit; "" is the site's folder (its index.html).
+
+        The manifest is among them: CI and `tmbuild diff` read it, so it is never cached stale.
+        """
         return (
             "",
-            *(p for p in self.files if p.endswith(".html") or p in (MANIFEST, SERVICE_WORKER)),
+            *(p for p in self.files if p.endswith(".html") or p in (MANIFEST_NAME, SERVICE_WORKER)),
         )
 
     def cache_control(self, path: str) -> str | None:

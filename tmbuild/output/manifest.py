@@ -15,7 +15,7 @@ from tmbuild.hashes import sha256_hex, sri
 from tmbuild.model.kernels import page_uses_kernels
 from tmbuild.model.prepare import ModelFiles
 
-MANIFEST_NAME = "tmbuild-manifest.json"
+MANIFEST_NAME = "tmbuild-manifest.json"  # named here only: the hosts and `tmbuild diff` import it
 SIBLING_SUFFIXES = (".gz", ".br")
 
 
