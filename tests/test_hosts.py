@@ -221,3 +221,10 @@ def test_github_pages_build_says_custom_headers_are_impossible(tmp_path, monkeyp
     assert not (tmp_path / "dist" / "_headers").exists()
     check = CliRunner().invoke(cli, ["check"], catch_exceptions=False)
     assert check.exit_code == 0 and GITHUB_PAGES_NOTE in check.output
+    # Said once per output folder; -v says it again.
+    again = CliRunner().invoke(cli, ["build"], catch_exceptions=False)
+    assert again.exit_code == 0 and GITHUB_PAGES_NOTE not in again.output
+    verbose = CliRunner().invoke(cli, ["build", "-v"], catch_exceptions=False)
+    assert GITHUB_PAGES_NOTE in verbose.output
+    quiet = CliRunner().invoke(cli, ["build", "-q", "-o", "elsewhere"], catch_exceptions=False)
+    assert (quiet.exit_code, quiet.output) == (0, "")

@@ -137,7 +137,7 @@ def assert_one_line(error: pytest.ExceptionInfo) -> str:
 # ---- no network needed ------------------------------------------------------------------
 
 
-SOME_FILE = runtime.RuntimeFile("a.js", "@tensorflow/tfjs-core", "core", Path("a.js"), "")
+SOME_FILE = runtime.RuntimeFile("a.js", "@tensorflow/tfjs-core", "core", Path("a.js"), "", "")
 
 
 @pytest.mark.parametrize(

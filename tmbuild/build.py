@@ -86,6 +86,7 @@ def build(
         config.classifier.backend,
         config.runtime.dir,
         with_layers=model.plan is None,
+        local=config.runtime.source == "bundled",  # a CDN build links the pinned files
     )
     log.info("TensorFlow.js %s: %d runtime files", config.runtime.tfjs_version, len(runtime))
 
@@ -108,8 +109,11 @@ def build(
         isolated=config.runtime.wasm_threads and config.runtime.source == "bundled",
     )
     warnings = host_notes(config.hosts)
+    # Said once per output folder: a folder that holds the .nojekyll of an earlier GitHub Pages
+    # build has been told; -v says it again, CI logs are not nagged on every build.
+    told = write and (config.output / ".nojekyll").is_file()
     for note in warnings:
-        log.warning(note)
+        (log.info if told else log.warning)(note)
 
     if not write:
         # `tmbuild check`: everything is read, prepared and rendered; nothing is compressed.

@@ -282,6 +282,8 @@ def nginx(root: Path, include: Path, prefix: Path, brotli: bool) -> Iterator[str
         [NGINX, "-t", "-p", str(prefix), "-c", str(config)], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
+    # nginx -t says "[warn]" for what it accepts but finds wrong (a duplicate type, say).
+    assert "[warn]" not in check.stderr, check.stderr
     command = [NGINX, "-p", str(prefix), "-c", str(config)]
     with run_server(command, port, prefix / "output.log") as url:
         yield url
@@ -348,5 +350,7 @@ def apache(site: Path, base_path: str, prefix: Path) -> Iterator[str]:
     command = [APACHE, "-d", str(prefix), "-f", str(config)]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+    # nginx -t says "[warn]" for what it accepts but finds wrong (a duplicate type, say).
+    assert "[warn]" not in check.stderr, check.stderr
     with run_server([*command, "-DFOREGROUND"], port, prefix / "output.log") as url:
         yield url

@@ -65,7 +65,8 @@ def nginx_include(policy: SitePolicy, built: Collection[str]) -> bytes:
     for suffix, content_type in sorted(CONTENT_TYPES.items()):
         mime, has_charset = _mime_and_charset(content_type)
         types.setdefault(mime, []).append(suffix[1:])
-        if has_charset and mime not in charset_types:
+        # charset_types always holds text/html: naming it again makes nginx warn.
+        if has_charset and mime not in charset_types and mime != "text/html":
             charset_types.append(mime)
     # `always`: the security headers go on error pages too; Cache-Control does not, so that a
     # 404 for a hashed file (say, mid-deploy) is never cached for a year.

@@ -18,7 +18,7 @@ from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.export.read import ImageExport
-from tmbuild.hashes import hashed_name, sri
+from tmbuild.hashes import hashed_name
 from tmbuild.model.kernels import kernels_binary, kernels_refusal, page_uses_kernels
 from tmbuild.model.prepare import ModelFiles, slugify
 from tmbuild.page.render import PAGES, Renderer, is_template
@@ -174,17 +174,18 @@ def _runtime(
         log.info("The page runs the plan on TensorFlow.js: %s", refusal)
     scripts, wasm_paths = [], {}
     for runtime_file in runtime:
-        data = runtime_file.read_bytes()
         if config.runtime.source == "cdn":
             url = cdn_url(config.runtime.tfjs_version, runtime_file)
         else:
+            data = runtime_file.read_bytes()
             path = "assets/tfjs/" + hashed_name(runtime_file.name, data)
             files[path] = data
             url = config.base_url + path
         if runtime_file.role == "wasm-binary":
             wasm_paths[runtime_file.name] = url
         else:
-            scripts.append({"role": runtime_file.role, "url": url, "integrity": sri(data)})
+            integrity = runtime_file.sri  # pinned; the same as sri() of the verified bytes
+            scripts.append({"role": runtime_file.role, "url": url, "integrity": integrity})
     return {
         "version": config.runtime.tfjs_version,
         "scripts": scripts,

@@ -8,8 +8,14 @@ files come from, in this order of preference:
    the extracted files side by side (`tf-core.min.js`, ..., `tfjs-backend-wasm.wasm`: the same
    flat layout as the cache, so a cache folder can be copied to an offline machine) or the five
    tarballs as `npm pack` names them (`tensorflow-tfjs-core-4.22.0.tgz`, ...);
-2. the user cache, `${TMBUILD_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/tmbuild}/tfjs/<version>/`;
-3. `npm pack`, once, into that cache.
+2. the wheel: tmbuild's wheel carries the files (`tfjs_files/<version>/` beside this module,
+   put there and checked against these pins by hatch_build.py when the wheel is made), so
+   `pip install tmbuild` is enough, offline and without Node.js;
+3. the user cache, `${TMBUILD_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/tmbuild}/tfjs/<version>/`;
+4. `npm pack`, once, into that cache: for a checkout of tmbuild, whose tree carries none.
+
+A CDN build (`runtime.source: cdn`) needs none of them: the page links the pinned CDN URLs
+with the pinned SRI hashes.
 
 What the 4.22.0 bundles need, read from their UMD headers and checked by loading them in
 headless Chromium (core, layers and each backend alone, then a small MobileNet-like layers
@@ -65,12 +71,14 @@ class _Pin:
     package: str
     role: str
     sha256: str
+    sri: str  # sha384, for `integrity=`: a CDN build needs no copy of the file to write it
 
 
 # Obtained with `npm pack` and `npm view @tensorflow/<pkg>@4.22.0 dist.integrity` (the two
 # agreed, and so did hashlib over the downloaded bytes); the file hashes are sha256sum of
-# package/dist/<name> in those tarballs. Listed in load order. The integrity strings stay whole
-# (hence the noqa) so they can be compared with `npm view` output at a glance.
+# package/dist/<name> in those tarballs, and the SRI values `openssl dgst -sha384 -binary` of
+# the same files. Listed in load order. The integrity strings stay whole (hence the noqa) so
+# they can be compared with `npm view` output at a glance.
 _PINNED_TARBALLS: dict[str, dict[str, str]] = {
     "4.22.0": {
         "@tensorflow/tfjs-core": "sha512-LEkOyzbknKFoWUwfkr59vSB68DMJ4cjwwHgicXN0DUi3a0Vh1Er3JQqCI1Hl86GGZQvY8ezVrtDIvqR1ZFW55A==",  # noqa: E501
@@ -83,21 +91,29 @@ _PINNED_TARBALLS: dict[str, dict[str, str]] = {
 _PINNED_FILES: dict[str, tuple[_Pin, ...]] = {
     "4.22.0": (
         _Pin("tf-core.min.js", "@tensorflow/tfjs-core", "core",
-             "0924438788ff7da57b14d0f7c45a05d81611a5a4b52653da6d065e86d348757c"),
+             "0924438788ff7da57b14d0f7c45a05d81611a5a4b52653da6d065e86d348757c",
+             "sha384-ZVckeGw84RpbmPMzx1s9LFUqIaeIsG46rmlH/HynDuJikkmGLnTDnEmT0CrKI6Yi"),
         _Pin("tf-layers.min.js", "@tensorflow/tfjs-layers", "layers",
-             "212104897d4278e9ab29391fc568115de8520aa0d38d63bd07344902c29c776b"),
+             "212104897d4278e9ab29391fc568115de8520aa0d38d63bd07344902c29c776b",
+             "sha384-x+k540hR3rtlh71lOriX5sF/xqz2VnhMgARYLa5IjV+7pwArlppSfPwZzaE6NrpF"),
         _Pin("tf-backend-cpu.min.js", "@tensorflow/tfjs-backend-cpu", "cpu",
-             "4f232e90455e04cc5f69a691295d07a881a4ad93d7f229598459b9b533259d83"),
+             "4f232e90455e04cc5f69a691295d07a881a4ad93d7f229598459b9b533259d83",
+             "sha384-gZf8Y2Jsk28VIIkZjV2+JG6Gi+OiYGFalXGsYGOyyFabJ0GwWEc2FguAPIal3tvJ"),
         _Pin("tf-backend-webgl.min.js", "@tensorflow/tfjs-backend-webgl", "webgl",
-             "b41fcbb4aee7721af0cc77ecfede60b44ad4ed6d5782a8392b84f774f4359a45"),
+             "b41fcbb4aee7721af0cc77ecfede60b44ad4ed6d5782a8392b84f774f4359a45",
+             "sha384-PAbE0QuTSZkDuS/hX4MEx1MZ0Nwd+mkb2Znz35ZqGDjb36klpR8/mCpykhdd7uHW"),
         _Pin("tf-backend-wasm.min.js", "@tensorflow/tfjs-backend-wasm", "wasm",
-             "691bbec0ef8b5a7f17f212e9c5d85832030f90d030b46e99acb4dea1fb16f009"),
+             "691bbec0ef8b5a7f17f212e9c5d85832030f90d030b46e99acb4dea1fb16f009",
+             "sha384-8zJmraBl5B7v26aoZux6x4HhlWKyW2wD1RVC4LUkQxHS99ATPEvmsTL6D44t0Acv"),
         _Pin("tfjs-backend-wasm.wasm", "@tensorflow/tfjs-backend-wasm", "wasm-binary",
-             "70a5d516060464e5269f01c74bac1772d6b8ab6cb612acf16b5cdaf61f78d892"),
+             "70a5d516060464e5269f01c74bac1772d6b8ab6cb612acf16b5cdaf61f78d892",
+             "sha384-ZwWxXkngOvkV9/jOFE8ZwnuJTftuqBs9dPATM9/5t0SK6UNhYkhiCmKe98UmiVMj"),
         _Pin("tfjs-backend-wasm-simd.wasm", "@tensorflow/tfjs-backend-wasm", "wasm-binary",
-             "77ebb28a6d34f371dbbf2086b7f2de8994acd8ea5a3cf1fa24d2c26c840cac7b"),
+             "77ebb28a6d34f371dbbf2086b7f2de8994acd8ea5a3cf1fa24d2c26c840cac7b",
+             "sha384-K3GxiUF8sNsf8m8ZYuEKWXFARCxCn0erZqbTdbYOpxeDRf0k+CWFF5gZ3xbW4cez"),
         _Pin("tfjs-backend-wasm-threaded-simd.wasm", "@tensorflow/tfjs-backend-wasm", "wasm-binary",
-             "c052228d4bef185c27bbe59a9e029570c78bbb9f08b3cb46b597851650373de2"),
+             "c052228d4bef185c27bbe59a9e029570c78bbb9f08b3cb46b597851650373de2",
+             "sha384-EuJw7PP3AQ4wqZVHrEgsG4/kh0NOitIk4QYoE+NEXyq03nKu/1qfVy0MSCwvvzMK"),
     ),
 }  # fmt: skip
 
@@ -117,11 +133,14 @@ class RuntimeFile:
     name: str  # file name as in the package, e.g. "tf-core.min.js"
     package: str  # "@tensorflow/tfjs-core"
     role: str  # "core" | "layers" | "cpu" | "webgl" | "wasm" | "wasm-binary"
-    path: Path  # verified local copy
+    path: Path | None  # verified local copy; None for a CDN build, which links the file
     sha256: str  # hex digest the bytes must have
+    sri: str  # the Subresource Integrity value of the same bytes
 
     def read_bytes(self) -> bytes:
         """Read the file, checked again: what goes into the site is exactly what was pinned."""
+        if self.path is None:
+            raise RuntimeFilesError(f"{self.name}: a CDN build has no local copy of it")
         data = _read(self.path)
         if hashlib.sha256(data).hexdigest() != self.sha256:
             raise RuntimeFilesError(
@@ -131,18 +150,26 @@ class RuntimeFile:
 
 
 def runtime_files(
-    version: str, backend: str, runtime_dir: Path | None = None, with_layers: bool = True
+    version: str,
+    backend: str,
+    runtime_dir: Path | None = None,
+    with_layers: bool = True,
+    local: bool = True,
 ) -> list[RuntimeFile]:
-    """Verified local files the page needs for this backend choice, in load order.
+    """The files the page needs for this backend choice, in load order, verified.
 
-    `with_layers=False` leaves out tf-layers, for a model the page runs from its plan.
+    `with_layers=False` leaves out tf-layers, for a model the page runs from its plan;
+    `local=False` (a CDN build) names them with their pinned hashes and finds no copy.
     """
     if backend not in _ROLES_FOR_BACKEND:
         raise RuntimeFilesError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     roles = [r for r in _ROLES_FOR_BACKEND[backend] if with_layers or r != "layers"]
     pins = [pin for pin in _pins(version) if pin.role in roles]
-    folder = _folder_with(version, pins, runtime_dir)
-    return [RuntimeFile(p.name, p.package, p.role, folder / p.name, p.sha256) for p in pins]
+    folder = _folder_with(version, pins, runtime_dir) if local else None
+    return [
+        RuntimeFile(p.name, p.package, p.role, folder and folder / p.name, p.sha256, p.sri)
+        for p in pins
+    ]
 
 
 def cdn_url(version: str, file: RuntimeFile) -> str:
@@ -154,6 +181,11 @@ def cdn_url(version: str, file: RuntimeFile) -> str:
 def ensure_cached(version: str, runtime_dir: Path | None = None) -> Path:
     """Make every pinned file of `version` available and verified; return their folder."""
     return _folder_with(version, list(_pins(version)), runtime_dir)
+
+
+def packaged_dir(version: str) -> Path:
+    """Where a wheel carries the files of `version` (empty in a checkout: hatch_build.py)."""
+    return Path(__file__).parent / "tfjs_files" / version
 
 
 def cache_dir(version: str) -> Path:
@@ -206,6 +238,9 @@ def _folder_with(version: str, pins: list[_Pin], runtime_dir: Path | None) -> Pa
             return folder
         tarballs = _user_tarballs(folder, label, version)
 
+    packaged = packaged_dir(version)
+    if _holds_verified(packaged, pins):
+        return packaged
     cache = cache_dir(version)
     if _holds_verified(cache, pins):
         return cache
