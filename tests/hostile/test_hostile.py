@@ -11,6 +11,7 @@ from pathlib import Path
 import cases_config
 import cases_export
 import cases_layers
+import cases_metadata
 import cases_templates
 import cases_zip
 import pytest
@@ -20,6 +21,7 @@ from harness import PROJECT, Case, check_case, run_cli
 CASES: list[Case] = [
     *cases_export.CASES,
     *cases_layers.CASES,
+    *cases_metadata.CASES,
     *cases_zip.CASES,
     *cases_config.CASES,
     *cases_templates.CASES,

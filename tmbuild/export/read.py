@@ -239,6 +239,12 @@ def _labels(files: ExportFiles, metadata_name: str, metadata: dict) -> list[str]
                 f"{where}: labels[{index}] is {shown(label)}; every label must be a non-empty "
                 "string — name every class in Teachable Machine and export again"
             )
+        if not _is_text(label):
+            # JSON can spell a lone surrogate (\ud800); no page or file can hold one.
+            raise ExportError(
+                f"{where}: labels[{index}] is {shown(label)}, which holds a lone surrogate "
+                "and is not text; rename the class in Teachable Machine and export again"
+            )
     seen: dict[str, int] = {}
     for index, label in enumerate(labels):
         if label in seen:
@@ -248,6 +254,14 @@ def _labels(files: ExportFiles, metadata_name: str, metadata: dict) -> list[str]
             )
         seen[label] = index
     return labels
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _image_format(files: ExportFiles, metadata_name: str, metadata: dict) -> tuple[int, bool]:
