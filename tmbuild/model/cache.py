@@ -22,7 +22,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from tmbuild import __version__
-from tmbuild.cache import cache_root, write_entry
+from tmbuild.cache import cache_root, keep_under_limit, mark_used, write_entry
 from tmbuild.config.load import SiteConfig
 from tmbuild.export.read import ImageExport
 from tmbuild.model.prepare import ModelFiles, prepare_model
@@ -46,6 +46,7 @@ def cached_model(export: ImageExport, config: SiteConfig, directory: Path | None
     except (OSError, ValueError, KeyError, TypeError):
         pass  # none yet, or unreadable: prepare it again
     else:
+        mark_used(path)
         for warning in warnings:
             log.warning("%s", warning)
         log.info("Model %s: prepared by an earlier build (%s)", model.directory, directory)
@@ -61,6 +62,7 @@ def cached_model(export: ImageExport, config: SiteConfig, directory: Path | None
         log.removeHandler(recorder)
     if recording:
         write_entry(path, _entry_bytes(model, recorder.messages))
+        keep_under_limit(directory)
     return model
 
 

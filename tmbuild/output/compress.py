@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import brotli
 
-from tmbuild.cache import cache_root, write_entry
+from tmbuild.cache import cache_root, keep_under_limit, mark_used, write_entry
 from tmbuild.hashes import sha256_hex
 
 # Files worth compressing; images and already-compressed formats are not.
@@ -59,14 +59,21 @@ class CompressionCache:
         path = self.directory / key[:2] / key
         try:
             cached = path.read_bytes()
-            self.hits += 1
-            return cached
         except OSError:
             pass
+        else:
+            mark_used(path)
+            self.hits += 1
+            return cached
         data = make()
         self.misses += 1
         write_entry(path, data)
         return data
+
+    def keep_under_limit(self) -> None:
+        """Evict the least recently used entries of the user cache, if this build wrote any."""
+        if self.directory is not None and self.misses:
+            keep_under_limit(self.directory)
 
 
 def compress_one(data: bytes, settings: CompressionSettings, cache: CompressionCache) -> Compressed:
@@ -109,4 +116,5 @@ def compress_all(
             # not after every queued Brotli pass; only the calls already running finish.
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+    cache.keep_under_limit()
     return results
