@@ -10,6 +10,7 @@ import click
 
 from tmbuild import __version__
 from tmbuild.cli.build import build, check
+from tmbuild.cli.cache import cache
 from tmbuild.cli.common import TmbuildGroup
 from tmbuild.cli.diff import diff
 from tmbuild.cli.eval import evaluate, split
@@ -32,7 +33,7 @@ def cli() -> None:
     """
 
 
-for command in (build, check, serve, evaluate, split, diff, init, fetch_runtime):
+for command in (build, check, serve, evaluate, split, diff, init, fetch_runtime, cache):
     cli.add_command(command)
 
 
