@@ -66,7 +66,9 @@ def write_project(target: common.Target, folder: Path, quantize: str) -> Path:
     """A site.yaml with absolute paths and a one-file template override; returns site.yaml."""
     templates = folder / "templates"
     templates.mkdir(parents=True)
-    shutil.copyfile(common.ROOT / "templates" / "index.html", templates / "index.html")
+    shutil.copyfile(
+        common.ROOT / "tmbuild" / "page" / "templates" / "index.html", templates / "index.html"
+    )
     # JSON strings are valid YAML scalars, and keep any path quoted correctly.
     lines = [
         f"title: {json.dumps(target.name)}",
