@@ -211,6 +211,15 @@ def test_a_build_keeps_the_cache_under_its_limit_and_never_evicts_tfjs(root, tmp
     assert [entry.path for entry in entries(root)] == [runtime]
 
 
+def test_a_check_that_prepares_a_model_keeps_the_limit_too(root, tmp_path, monkeypatch):
+    # `tmbuild check` prepares the model but compresses nothing.
+    stale = _entry(root, f"compressed/ab/{KEY}.gz9", 100)
+    monkeypatch.setenv("TMBUILD_CACHE_SIZE", "0")
+    config, _ = load_config(None, {"model_path": write_export(tmp_path / "export")})
+    build(config, write=False)
+    assert not stale.exists() and entries(root) == []
+
+
 def test_a_model_hit_is_a_use(root, tmp_path):
     export = write_export(tmp_path / "export")
     _build(export, tmp_path / "a")

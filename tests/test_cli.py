@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +14,7 @@ from conftest import ROOT, real_export, write_export
 
 from tmbuild import __version__
 from tmbuild.cli import cli
+from tmbuild.page.tfjs import TFJS_VERSION, cache_dir
 
 
 def run(*args: str):
@@ -20,7 +24,7 @@ def run(*args: str):
 def test_version_and_help():
     assert run("--version").output.strip() == f"tmbuild, version {__version__}"
     assert run("-V").exit_code == 0
-    for command in ([], ["build"], ["check"], ["fetch-runtime"]):
+    for command in ([], ["build"], ["check"], ["fetch-runtime"], ["cache"], ["cache", "clean"]):
         result = run(*command, "-h")
         assert result.exit_code == 0 and "Usage:" in result.output
 
@@ -45,6 +49,67 @@ def test_build_quiet_prints_nothing(tmp_path, monkeypatch):
     export = write_export(tmp_path / "my_model")
     result = run("build", "-q", "--model", str(export), "-o", "out")
     assert result.exit_code == 0 and result.output == ""
+
+
+WARNING = "warning: site.yaml:3:1: unknown key 'frobnicate'\n"
+
+
+def _site_with_a_warning(folder: Path) -> Path:
+    """site.yaml with a key tmbuild does not know, which it warns about, and its export."""
+    export = write_export(folder / "m")
+    (folder / "site.yaml").write_text("model:\n  path: m\nfrobnicate: 1\n")
+    return export
+
+
+@pytest.mark.parametrize("command", [["build", "-o", "{}"], ["check"]])
+def test_quiet_prints_no_warning(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    _site_with_a_warning(tmp_path)
+    loud = CliRunner().invoke(cli, [arg.format("loud") for arg in command])
+    assert loud.exit_code == 0 and WARNING in loud.stderr and loud.stdout, loud.output
+    quiet = CliRunner().invoke(cli, [*(arg.format("quiet") for arg in command), "-q"])
+    assert quiet.exit_code == 0, quiet.output
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+
+
+def test_quiet_prints_the_error_line_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export = _site_with_a_warning(tmp_path)
+    (export / "weights.bin").write_bytes(b"\0" * 10)
+    error = "Error: m/weights.bin: weights.bin hold 10 bytes"
+    loud = CliRunner().invoke(cli, ["build", "-o", "out"])
+    assert loud.exit_code == 1 and loud.stderr.startswith(WARNING + error), loud.output
+    quiet = CliRunner().invoke(cli, ["build", "-q", "-o", "out"])
+    assert quiet.exit_code == 1 and quiet.stdout == ""
+    [line] = quiet.stderr.splitlines()
+    assert line.startswith(error)
+
+
+def test_every_command_is_silent_with_quiet(tmp_path, monkeypatch):
+    # `serve -q` runs a server: tests/test_serve_reload.py; `eval` needs Chromium, and says its
+    # figures only `if not quiet`, as these do.
+    monkeypatch.chdir(tmp_path)
+    runtime = os.environ.get("TMBUILD_TFJS_DIR") or str(cache_dir(TFJS_VERSION))
+    monkeypatch.setenv("TMBUILD_TFJS_DIR", runtime)
+    write_export(tmp_path / "m")
+    for label in ("cat", "dog"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for n in range(3):
+            (tmp_path / "photos" / label / f"{n}.jpg").write_bytes(f"{label} {n}".encode())
+    assert run("build", "-q", "--model", "m", "-o", "a").output == ""
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    commands = [
+        ["init", "{}", "--model", "m"],
+        ["split", "photos", "-o", "{}"],
+        ["diff", "a", "b"],
+        ["fetch-runtime"],
+    ]
+    for command in commands:
+        loud = CliRunner().invoke(cli, [arg.format(f"loud-{command[0]}") for arg in command])
+        assert loud.exit_code == 0 and loud.stdout, (command, loud.output)
+        quiet = CliRunner().invoke(cli, [*(a.format(f"quiet-{command[0]}") for a in command), "-q"])
+        assert quiet.exit_code == 0, (command, quiet.output)
+        assert (quiet.stdout, quiet.stderr) == ("", ""), command
 
 
 def test_bad_export_is_one_line_and_exit_1(tmp_path, monkeypatch):
