@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,20 @@ from urllib.parse import urlsplit
 from tmbuild.config.yamlfile import UNREADABLE, Value, describe, quote
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
+
+
+def expecting(expects: str, choices: tuple[str, ...] = ()) -> Callable:
+    """Label a check with what it accepts (and its choices), as the configuration reference says.
+
+    The reference (tmbuild.config.reference) reads `check.expects` and `check.choices`, so the
+    docs describe each option in the words its error message uses.
+    """
+
+    def label(check: Callable) -> Callable:
+        check.expects, check.choices = expects, choices
+        return check
+
+    return label
 
 
 class Invalid(Exception):
@@ -40,7 +55,7 @@ def text(expected: str = "text", pattern: str | None = None, optional: bool = Fa
             raise Invalid(f"expected {expected}; got {describe(v)}")
         return v.value
 
-    return check
+    return expecting(expected)(check)
 
 
 def one_of(choices: tuple[str, ...]):
@@ -51,7 +66,7 @@ def one_of(choices: tuple[str, ...]):
             return v.value
         raise Invalid(f"expected one of {', '.join(choices)}; got {describe(v)}")
 
-    return check
+    return expecting(f"one of {', '.join(choices)}", choices)(check)
 
 
 def list_of(choices: tuple[str, ...], allow_empty: bool):
@@ -80,7 +95,8 @@ def list_of(choices: tuple[str, ...], allow_empty: bool):
             raise Invalid(problems=problems)
         return tuple(chosen)
 
-    return check
+    at_least = "" if allow_empty else ", at least one"
+    return expecting(f"a list of {', '.join(choices)}{at_least}", choices)(check)
 
 
 def number(low: float, high: float, whole: bool = False):
@@ -96,7 +112,7 @@ def number(low: float, high: float, whole: bool = False):
             raise Invalid(f"expected {expected}; got {describe(v)}{hint}")
         return x if whole else float(x)
 
-    return check
+    return expecting(expected)(check)
 
 
 def _is_number(raw: str) -> bool:
@@ -107,6 +123,7 @@ def _is_number(raw: str) -> bool:
     return True
 
 
+@expecting("a mapping of folder: label")
 def aliases(v: Value, base: Path) -> tuple[tuple[str, str], ...]:
     """Check a mapping of folder names to labels; return its pairs sorted by folder."""
     if not isinstance(v.value, dict):
@@ -125,6 +142,7 @@ def aliases(v: Value, base: Path) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+@expecting("true or false")
 def flag(v: Value, base: Path) -> bool:
     """Check for true or false."""
     if isinstance(v.value, bool):
@@ -137,6 +155,7 @@ _UNITS = {"b": 1, "kib": KiB, "mib": MiB, "gib": GiB}
 MIN_SHARD, MAX_SHARD = 4 * KiB, GiB  # smaller shards mean thousands of requests for one model
 
 
+@expecting("a size in bytes, or with KiB, MiB or GiB, from 4KiB to 1GiB")
 def size(v: Value, base: Path) -> int:
     """Check a shard size, in bytes or with a binary unit, and return it in bytes."""
     expected = 'expected a size in bytes such as 4194304, "4MiB" or "512KiB"'
@@ -159,6 +178,14 @@ def size(v: Value, base: Path) -> int:
     if n != int(n):
         raise Invalid(f"expected a whole number of bytes; got {describe(v)}")
     return int(n)
+
+
+# What each kind of path option accepts, in the words of the configuration reference.
+_PATH_KINDS = {
+    "model": "a path to a folder or .zip file",
+    "folder": "a path to a folder",
+    "output": "a path to a folder, made if missing",
+}
 
 
 def path(kind: str):
@@ -186,7 +213,7 @@ def path(kind: str):
             raise Invalid(f"{quote(raw)} is a file, not a folder ({resolved})")
         return resolved
 
-    return check
+    return expecting(_PATH_KINDS[kind])(check)
 
 
 # Only characters that need no escaping in HTML, headers and every host's config file.
@@ -194,6 +221,7 @@ _URL_PATH = re.compile(r"/[A-Za-z0-9._~%/-]*")
 _URL_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 
 
+@expecting("a path starting with / or an http(s) URL")
 def base_url(v: Value, base: Path) -> str:
     """Check a site path or http(s) URL and return it ending in "/"."""
     raw = v.value
