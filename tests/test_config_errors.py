@@ -14,7 +14,8 @@ from support.config_helpers import (
     write,
 )
 
-from tmbuild.config.load import BACKENDS, HOSTS, QUANTIZE, RUNTIME_SOURCES, load_config
+from tmbuild.config.load import load_config
+from tmbuild.config.schema import BACKENDS, HOSTS, QUANTIZE, RUNTIME_SOURCES
 from tmbuild.errors import ConfigError
 
 # --- every problem at once, pointing at the line ----------------------------------------------

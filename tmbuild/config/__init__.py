@@ -1,6 +1,7 @@
 """Stage 1, configuration: site.yaml read and checked into a SiteConfig.
 
-- load: the schema of every option, loading and validation (`load_config`, `SiteConfig`)
+- schema: every option declared once, with its type, default, allowed values and help
+- load: loading and validation against the schema (`load_config`)
 - checks: the check behind each option (types, ranges, URLs, paths)
 - yamlfile: a YAML file read safely, with the line and column of every value
 
