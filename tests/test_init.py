@@ -13,9 +13,10 @@ from conftest import write_export
 
 from tmbuild.cli import cli
 from tmbuild.config.load import _SCHEMA, load_config
+from tmbuild.config.reference import yaml_scalar
 from tmbuild.errors import ConfigError
 from tmbuild.page.render import builtin_templates_dir
-from tmbuild.scaffold import site_yaml, yaml_scalar
+from tmbuild.scaffold import site_yaml
 
 # A commented-out option: `# key: value` at the top, `#   key:` in a commented-out section,
 # `  # key:` in a section that is not commented out. Explanations never start with `key:`.
@@ -225,7 +226,7 @@ def test_templates_are_copied_and_used(tmp_path, monkeypatch):
         + ["model.path: my_model (the export found in .)\n", "Next: tmbuild build\n"]
     )
     text = Path("site.yaml").read_text()
-    assert "\ntemplates: templates\n" in text
+    assert "\ntemplates: templates  " in text  # then the option's comment
     assert "delete a file to fall back to\n# the built-in one" in text
     config, warnings = load_config(Path("site.yaml"))
     assert (config.templates, warnings) == (tmp_path / "templates", [])

@@ -1,100 +1,41 @@
 """`tmbuild init`: a new site's commented site.yaml, and optionally the templates to edit.
 
 The site.yaml it writes names every option with its default, commented out, so the file is
-its own reference; tests uncomment every line and check that the result loads to exactly the
-defaults, so these comments cannot drift from tmbuild.config.
+its own reference. Options, defaults and comments all come from tmbuild.config.schema (written
+out by tmbuild.config.reference); tests uncomment every line and check that the result loads to
+exactly the defaults.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shlex
-import textwrap
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import yaml
-
 from tmbuild import __version__
-from tmbuild.config.load import HOSTS
+from tmbuild.config import reference
+from tmbuild.config.schema import OVERRIDES, SCHEMA
 from tmbuild.errors import TmbuildError
 
 CONFIG_NAME = "site.yaml"
 TEMPLATES_FOLDER = "templates"
-DEFAULT_TITLE = "Teachable Machine classifier"
 EXPORT_FILES = {"model.json", "metadata.json"}
 
-# Options at their defaults are written commented out: `# key: value`, and `#   key: value`
-# inside a commented-out section. Explanations are comments that never start with `key:`.
-SITE_YAML = """\
+HEADER = """\
 # Settings of a tmbuild site, written by `tmbuild init` (tmbuild {version}).
 # Build the site with `tmbuild build`; check this file with `tmbuild check`.
 #
 # Paths are relative to the folder of this file. A line such as `# quantize: none` shows an
 # option at its default: to change it, remove the '#' (and the '#' of its section, such as
-# `# classifier:`). Flags given to tmbuild (--model, --quantize, --base-url, --output) override
-# this file. Unknown keys are warnings; `tmbuild check --strict` makes them errors.
+# `# classifier:`). Unknown keys are warnings; `tmbuild check --strict` makes them errors.
+# Command-line flags override this file: {flags}.
 
-{title_line}
-# description:              # shown under the title and as the page's meta description
-
-model:
-{model_line}
-  # name:                   # URL slug of the model folder; default: a slug of its modelName
-  # version: v1             # label in the versioned folder: models/<name>/<version>-<hash8>/
-  # quantize: none          # none | float16 (half the download) | uint8 (a quarter)
-  # shard_size: 4MiB        # size of each weight file: bytes, or KiB/MiB/GiB (4KiB to 1GiB)
-
-# classifier:
-#   inputs: [upload, webcam]  # what the page offers: upload, webcam or both
-#   threshold: 0.70         # top probability below this → "uncertain"
-#   min_gap: 0.15           # top minus second probability below this → "uncertain"
-#   top_k: 3                # predictions listed on the page
-#   backend: auto           # auto | webgl | wasm | cpu (auto: WebGL on a GPU, else WebAssembly)
-#   mirror_webcam: true     # flip webcam frames, as Teachable Machine does
-#   max_fps: 0              # webcam predictions per second at most (0: as fast as possible)
-
-# runtime:
-#   source: bundled         # bundled (served from the site) | cdn (pinned jsDelivr URLs + SRI)
-#   tfjs_version: "4.22.0"  # quoted: YAML would read 4.22 as a number
-#   dir:                    # folder of already-downloaded TensorFlow.js files (offline builds)
-#   wasm_threads: false     # true: WASM uses threads where the site is cross-origin isolated
-#   model_runner: plan      # plan (tmbuild's runner, no tf-layers) | tf-layers
-#   kernels: true           # true: where WASM is used, the plan runs without TensorFlow.js
-
-# compress:                 # .gz and .br siblings of text and weight files, for hosts that use them
-#   gzip: true
-#   brotli: true
-#   brotli_quality: 11      # 0 to 11
-#   gzip_level: 9           # 1 to 9
-
-# eval:                     # tmbuild eval: accuracy on held-out images, by label folder
-#   aliases: {{}}             # folders named otherwise than their label, e.g. {{dogs: dog}}
-#   target_error: 0.05      # error rate the recommended threshold keeps predictions under
-
-# samples:                  # folder of images the page offers to click
-{templates}\
-
-{hosts_help}
-# hosts: [netlify]          # which of them to write files for
-# base_url: /               # the path the site is served under, such as /demos/shapes/
-# offline: false            # true: a service worker precaches the site, so it works offline
-# single_file: false        # true: write one self-contained .html instead of a site
-# output: dist              # the folder a build writes; it is replaced whole
 """
-TEMPLATES_DEFAULT = "# templates:                # folder of template overrides\n"
-TEMPLATES_SET = """\
-# Files in templates/ replace the built-in ones of the same name; delete a file to fall back to
-# the built-in one. A template can extend the one it replaces: {% extends "default:base.html" %}
-templates: templates
-"""
-TITLE_COMMENT = "# the page title"
-MODEL_COMMENT = "# required: the folder or .zip of your Teachable Machine export"
-COMMENT_COLUMN = 28  # where the explanations of the options line up
-_PLAIN_SCALAR = re.compile(r"[A-Za-z0-9_./~-][A-Za-z0-9 _./~()-]*")
+TEMPLATES_NOTE = """\
+Files in templates/ replace the built-in ones of the same name; delete a file to fall back to
+the built-in one. A template can extend the one it replaces: {% extends "default:base.html" %}"""
 
 
 @dataclass
@@ -179,40 +120,15 @@ def scaffold(
 
 
 def site_yaml(title: str | None, model_path: str | None, templates: bool) -> str:
-    """The text of a commented site.yaml."""
-    return SITE_YAML.format(
-        version=__version__,
-        title_line=_with_comment(f"title: {yaml_scalar(title or DEFAULT_TITLE)}", TITLE_COMMENT),
-        model_line=_with_comment(
-            "  path:" + ("" if model_path is None else " " + yaml_scalar(model_path)),
-            MODEL_COMMENT,
-        ),
-        templates=TEMPLATES_SET if templates else TEMPLATES_DEFAULT,
-        hosts_help=textwrap.fill(
-            f"Hosts tmbuild can write configuration files for: {', '.join(HOSTS)}.",
-            width=99,
-            initial_indent="# ",
-            subsequent_indent="# ",
-        ),
-    )
-
-
-def _with_comment(line: str, comment: str) -> str:
-    return line.ljust(COMMENT_COLUMN - 1) + " " + comment
-
-
-def yaml_scalar(text: str) -> str:
-    """`text` as a YAML value: bare when YAML reads it back unchanged, else double-quoted."""
-    if _PLAIN_SCALAR.fullmatch(text) and not text.endswith(" "):
-        try:
-            if yaml.safe_load(text) == text:
-                return text
-        except yaml.YAMLError:
-            pass
-    # A JSON string is a YAML double-quoted scalar, once the characters YAML reads as line
-    # breaks or refuses (C1 controls, U+2028, U+2029, a byte order mark) are escaped too.
-    quoted = json.dumps(text, ensure_ascii=False)
-    return re.sub(r"[\x7f-\x9f\u2028\u2029\ufeff]", lambda m: f"\\u{ord(m[0]):04x}", quoted)
+    """The text of a commented site.yaml: every option of tmbuild.config.schema, with its help."""
+    values: dict = {"title": title or SCHEMA["title"].default, "model": {"path": model_path}}
+    notes = {}
+    if templates:
+        values["templates"] = TEMPLATES_FOLDER
+        notes["templates"] = TEMPLATES_NOTE
+    flags = ", ".join(flag for _, _, flag in OVERRIDES.values())
+    body = reference.site_yaml(values, defaults=True, notes=notes)
+    return HEADER.format(version=__version__, flags=flags) + body
 
 
 def _is_utf8(text: str) -> bool:
