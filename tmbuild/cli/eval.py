@@ -48,8 +48,8 @@ from tmbuild.errors import TmbuildError
 @click.option(
     "--target-error",
     type=click.FloatRange(0, 1),
-    help="Share of wrong answers the recommended threshold allows (default: eval.target_error, "
-    "0.05).",
+    help="Share of wrong answers the recommended threshold allows (default: eval.target_error "
+    "of site.yaml).",
 )
 @click.option(
     "--write-threshold",
@@ -102,6 +102,7 @@ def evaluate(
       tmbuild eval --images holdout --compare-quantized float16 --robustness
     """
     setup_logging(verbose, quiet)
+    from tmbuild.config.schema import EvalConfig
     from tmbuild.evaluate.report import summary, write_reports
     from tmbuild.evaluate.run import EvalOptions
     from tmbuild.evaluate.run import evaluate as run_eval
@@ -115,7 +116,8 @@ def evaluate(
         if write_threshold and (config is None or config.config_path is None):
             raise click.UsageError("--write-threshold needs a site.yaml to write to")
         if target_error is None:
-            target_error = config.eval.target_error if config is not None else 0.05
+            # With --site alone, site.yaml's default.
+            target_error = (config.eval if config is not None else EvalConfig()).target_error
         options = EvalOptions(
             images=images_dir,
             site=site_dir,

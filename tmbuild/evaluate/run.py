@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tmbuild.config.load import SiteConfig
+from tmbuild.config.schema import EvalConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.evaluate import metrics
 from tmbuild.evaluate.headless import SitePage, chromium, open_site
@@ -79,7 +80,7 @@ CLASSIFY_JS = (
 class EvalOptions:
     images: Path  # one folder per label
     site: Path | None = None  # a built site to use instead of building one
-    target_error: float = 0.05
+    target_error: float = EvalConfig().target_error
     compare_quantized: str | None = None  # float16 or uint8
     robustness: bool = False
     chromium: str | None = None  # path of the browser; None: TMBUILD_CHROMIUM or the PATH's

@@ -57,12 +57,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tmbuild.cache import cache_root
+from tmbuild.config.schema import BACKENDS
 from tmbuild.errors import RuntimeFilesError
 
 log = logging.getLogger(__name__)
 
 TFJS_VERSION = "4.22.0"
-BACKENDS = ("auto", "webgl", "wasm", "cpu")
 
 
 @dataclass(frozen=True)
