@@ -11,7 +11,6 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from tmbuild.config.yamlfile import UNREADABLE, Value, describe, quote
@@ -248,8 +247,43 @@ def base_url(v: Value, base: Path) -> str:
     return prefix + url_path + ("" if url_path.endswith("/") else "/")
 
 
-def output_danger(output: Path, root: Path, has_file: bool, values: dict[str, Any]) -> str | None:
-    """Say why replacing `output` would delete something of the user's, or None if it is safe."""
+# Folders no build may replace, even with --force: the system's own and their like. Each is
+# compared as written and resolved (/etc is /private/etc on macOS, /lib is /usr/lib where /usr
+# is merged). Folders inside them (/var/www/site, /tmp/build) are ordinary outputs.
+SYSTEM_FOLDERS = (
+    # Linux
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
+    "/mnt", "/nix", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp",
+    "/usr", "/var", "/usr/bin", "/usr/include", "/usr/lib", "/usr/lib64", "/usr/libexec",
+    "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/local/share", "/usr/sbin",
+    "/usr/share", "/usr/src", "/var/cache", "/var/lib", "/var/log", "/var/mail", "/var/spool",
+    "/var/tmp",
+    # macOS
+    "/Applications", "/Library", "/System", "/Users", "/Volumes", "/cores", "/opt/homebrew",
+    "/private", "/private/etc", "/private/tmp", "/private/var",
+)  # fmt: skip
+HOMES = ("/home", "/Users")  # every folder directly in them is someone's home
+NEVER_REPLACED = (
+    "a build replaces the whole output folder, so this would delete it "
+    "— choose a folder of its own, such as dist"
+)
+
+
+def output_danger(
+    output: Path,
+    root: Path | None,
+    has_file: bool,
+    *,
+    model: Path | None = None,
+    templates: Path | None = None,
+    samples: Path | None = None,
+    runtime_dir: Path | None = None,
+) -> str | None:
+    """Say why no build may replace `output` (resolved), even with --force; None if one may.
+
+    root is the project folder (None: no project to protect); the inputs are the folders or
+    files the build reads, which the output may neither be, contain, nor lie inside.
+    """
     if output == Path(output.anchor):
         return "is the root of the file system"
     try:
@@ -260,16 +294,29 @@ def output_danger(output: Path, root: Path, has_file: bool, values: dict[str, An
         return "is your home folder"
     if home is not None and output in home.parents:
         return "contains your home folder"
+    system = {Path(folder) for folder in SYSTEM_FOLDERS}
+    if output in system or output in {folder.resolve() for folder in system}:
+        return "is a system folder"
+    if str(output.parent) in HOMES:
+        return "is a home folder"
+    try:
+        cwd: Path | None = Path.cwd()
+    except OSError:  # deleted under us: nothing is left there to lose
+        cwd = None
     project = "the project folder (where site.yaml is)" if has_file else "the current folder"
-    if output == root:
-        return f"is {project}"
-    if output in root.parents:
-        return f"contains {project}"
+    # The output may lie inside these two (dist/ is in the project), never above them.
+    for what, folder in [(project, root), ("the current folder", cwd)]:
+        if folder is None:
+            continue
+        if output == folder:
+            return f"is {what}"
+        if output in folder.parents:
+            return f"contains {what}"
     inputs = [
-        ("the model export (model.path)", values["model"]["path"]),
-        ("the templates folder", values["templates"]),
-        ("the samples folder", values["samples"]),
-        ("the TF.js runtime folder (runtime.dir)", values["runtime"]["dir"]),
+        ("the model export (model.path)", model),
+        ("the templates folder", templates),
+        ("the samples folder", samples),
+        ("the TF.js runtime folder (runtime.dir)", runtime_dir),
     ]
     for what, given in inputs:
         if given is None:

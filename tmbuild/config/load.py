@@ -204,17 +204,26 @@ def _suggest(name: str, schema: dict[str, Any], section: str) -> str:
 def _check_output(
     values: dict[str, Any], origins: dict[str, Value | str], root: Path, report: Report
 ) -> None:
-    """Refuse an output folder whose replacement by a build would delete something of the user's."""
+    """Refuse an output folder no build may replace, even with --force (root, home, system, inputs).
+
+    Whether an existing folder holds an earlier build is judged when the site is written
+    (tmbuild.output.safety), because it may change while the site is built.
+    """
     output = values["output"]
     if output is None:
         return
-    reason = checks.output_danger(output, root, report.label is not None, values)
+    reason = checks.output_danger(
+        output,
+        root,
+        report.label is not None,
+        model=values["model"]["path"],
+        templates=values["templates"],
+        samples=values["samples"],
+        runtime_dir=values["runtime"]["dir"],
+    )
     if reason:
-        report.add(
-            f"{report.prefix('output', origins.get('output'))}{output} {reason}; "
-            "a build replaces the whole output folder, so this would delete it "
-            "— choose a folder of its own, such as dist"
-        )
+        where = report.prefix("output", origins.get("output"))
+        report.add(f"{where}{output} {reason}; {checks.NEVER_REPLACED}")
 
 
 def _build(values: dict[str, Any], config_path: Path | None, root: Path) -> SiteConfig:
