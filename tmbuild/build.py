@@ -25,6 +25,7 @@ from tmbuild.output.compress import (
     default_cache_dir,
 )
 from tmbuild.output.manifest import MANIFEST_NAME, build_manifest
+from tmbuild.output.safety import OutputGuard
 from tmbuild.output.write import write_site
 from tmbuild.page.assemble import INLINE_SCRIPT_HASHES, render_site
 from tmbuild.page.offline import precached_paths, service_worker
@@ -67,9 +68,16 @@ def build(
     config: SiteConfig,
     write: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> BuildResult:
-    """Build the site described by `config`; with write=False, check it all but write nothing."""
+    """Build the site described by `config`; with write=False, check it all but write nothing.
+
+    force: replace an output folder that holds something other than an earlier build.
+    """
     started = time.perf_counter()
+    guard = OutputGuard(config, force)
+    if write:
+        guard.check(config.output)  # before the work; write_site looks again before the swap
     export = load_export(config)
     log.info("Read %s: %d labels, %s px", export.location, len(export.labels), export.image_size)
 
@@ -94,7 +102,7 @@ def build(
     files.update(render_site(config, export, model, runtime))
     log.info("Rendered the page and %d site files", len(files))
     if config.single_file:
-        return _single_file(config, export, model, files, write, started)
+        return _single_file(config, export, model, files, write, started, guard)
     if config.offline:
         files[SERVICE_WORKER] = service_worker(files, config)
         log.info("Service worker: %d files precached", len(precached_paths(files)))
@@ -152,7 +160,7 @@ def build(
     files.update(_host_files(config, policy, files))
     files[MANIFEST_NAME] = build_manifest(files, export, model, config)
 
-    write_site(files, config.output)
+    write_site(files, config.output, guard)
     log.info("Wrote %s", config.output)
     return BuildResult(
         files=files,
@@ -178,12 +186,13 @@ def _single_file(
     files: dict[str, bytes],
     write: bool,
     started: float,
+    guard: OutputGuard,
 ) -> BuildResult:
     """Fold the rendered site into one page, the only file of the output folder."""
     name = f"{model.name}.html"
     page = {name: single_file_page(files, model, config.base_url)}
     if write:
-        write_site(page, config.output)
+        write_site(page, config.output, guard)
         log.info("Wrote %s/%s", config.output, name)
     return BuildResult(
         files=page, export=export, model=model, seconds=time.perf_counter() - started

@@ -16,6 +16,7 @@ case = registrar(CASES, "config")
 
 BASE = "model:\n  path: m\noutput: dist\n"  # lines 1-3: a valid file
 DELETE = "a build replaces the whole output folder, so this would delete it — choose a folder"
+TAKE_OVER = "choose a new or empty folder, or take this one over with tmbuild build --force"
 
 
 def site(project: Path, text: str | bytes, *args: str) -> list[str]:
@@ -184,6 +185,36 @@ def output_templates(project: Path) -> list[str]:
 @case("output-is-a-file", "site.yaml:3:1: ", "output: 'site.yaml' is a file, not a folder")
 def output_is_a_file(project: Path) -> list[str]:
     return site(project, "model:\n  path: m\noutput: site.yaml\n")
+
+
+@case("output-system-folder-forced", "--output: ", f"/etc is a system folder; {DELETE}")
+def output_system_folder_forced(project: Path) -> list[str]:
+    return site(project, BASE, "-o", "/etc", "--force")
+
+
+@case("output-users-folder", "docs: ", f"not empty, and not the output of an earlier .*{TAKE_OVER}")
+def output_users_folder(project: Path) -> list[str]:
+    # Replaced whole, precious.txt and all, before tmbuild judged what a folder holds.
+    (project / "docs").mkdir()
+    (project / "docs" / "precious.txt").write_text("years of work\n")
+    return site(project, BASE, "-o", "docs")
+
+
+@case("output-link-to-users-folder", "photos: ", f"not empty, and not the output .*{TAKE_OVER}")
+def output_link_to_users_folder(project: Path) -> list[str]:
+    # A symlinked output is judged by the folder it points to.
+    (project / "photos").mkdir()
+    (project / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff")
+    (project / "link").symlink_to("photos")
+    return site(project, BASE, "-o", "link")
+
+
+@case("output-fake-manifest", "docs: ", "its tmbuild-manifest.json is not one tmbuild wrote")
+def output_fake_manifest(project: Path) -> list[str]:
+    (project / "docs").mkdir()
+    (project / "docs" / "tmbuild-manifest.json").write_text("{}")
+    (project / "docs" / "precious.txt").write_text("years of work\n")
+    return site(project, BASE, "-o", "docs")
 
 
 @case("sample-symlink-out", "samples/cat.png: ", "is a link to .*outside the samples folder; copy")

@@ -45,15 +45,36 @@ def _raise_terminated(signum, frame) -> None:
     default=None,
     help="Write one .html file that opens from disk, with everything inside.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an output folder that is not empty and holds no earlier build "
+    "(never /, a home, system or project folder, or one holding an input).",
+)
 @common_options
-def build(config_path, model_path, quantize, base_url, strict, output, single_file, verbose, quiet):
+def build(
+    config_path,
+    model_path,
+    quantize,
+    base_url,
+    strict,
+    output,
+    single_file,
+    force,
+    verbose,
+    quiet,
+):
     """Build the site into the output folder (replaced whole, only on success).
+
+    An existing output folder is replaced only if it is empty or holds an earlier build;
+    --force takes over any other.
 
     \b
     Examples:
       tmbuild build
       tmbuild build --model ~/Downloads/converted_keras.zip --quantize float16
       tmbuild build --single-file --quantize float16   # one file to email or double-click
+      tmbuild build -o ../docs --force                 # replace docs/ and all it holds
     """
     setup_logging(verbose, quiet)
     from tmbuild.build import build as run_build
@@ -65,7 +86,7 @@ def build(config_path, model_path, quantize, base_url, strict, output, single_fi
             config_path, model_path, quantize, base_url, strict, output, single_file
         )
         with progress_bar(quiet) as progress:
-            result = run_build(config, progress=progress)
+            result = run_build(config, progress=progress, force=force)
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, _Terminated)
         what = "Terminated" if terminated else "Interrupted"
