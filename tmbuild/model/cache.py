@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
+import threading
 from importlib.resources import files
 from pathlib import Path
 
@@ -92,7 +94,23 @@ def entry_key(export: ImageExport, config: SiteConfig) -> str:
     return digest.hexdigest()
 
 
+_SOURCES_LOCK = threading.Lock()
+
+
+@functools.cache
+def _preparing_sources() -> tuple[bytes, ...]:
+    return tuple(_read_preparing_sources())
+
+
 def preparing_sources() -> list[bytes]:
+    """The sources below, read once a process: ast.parse is not safe in two threads at once
+    (CPython 3.11 fails "AST constructor recursion depth mismatch"), and builds run in
+    threads under `tmbuild serve` and in tests."""
+    with _SOURCES_LOCK:
+        return list(_preparing_sources())
+
+
+def _read_preparing_sources() -> list[bytes]:
     """The source of every module that decides what a prepared model holds.
 
     That is every module of this package and every tmbuild module they import, found by
