@@ -226,3 +226,14 @@ def sample_symlink_out(project: Path) -> list[str]:
     (project / "samples").mkdir()
     (project / "samples" / "cat.png").symlink_to(secret)
     return site(project, BASE + "samples: samples\n")
+
+
+# Refused where they are written, not later in a template or a host file's line limit.
+@case("title-lone-surrogate", "site.yaml:4:1: ", "title: expected text; got .*lone surrogate")
+def title_lone_surrogate(project: Path) -> list[str]:
+    return site(project, BASE + 'title: "\\ud800"\n')
+
+
+@case("model-name-5000", "site.yaml:3:3: ", "model.name: .*at most 64 characters; got 5,000")
+def model_name_5000(project: Path) -> list[str]:
+    return site(project, "model:\n  path: m\n  name: " + "a" * 5000 + "\noutput: dist\n")

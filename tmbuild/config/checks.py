@@ -40,8 +40,13 @@ class Invalid(Exception):
         self.problems = problems or [(None, message)]
 
 
-def text(expected: str = "text", pattern: str | None = None, optional: bool = False):
-    """Check for a non-empty string, optionally matching `pattern` in full."""
+def text(
+    expected: str = "text",
+    pattern: str | None = None,
+    optional: bool = False,
+    max_length: int = 1000,
+):
+    """Check for a non-empty string of at most `max_length` characters, matching `pattern`."""
 
     def check(v: Value, base: Path) -> str | None:
         if not isinstance(v.value, str):
@@ -50,6 +55,19 @@ def text(expected: str = "text", pattern: str | None = None, optional: bool = Fa
             if optional:
                 return None
             raise Invalid(f"expected {expected}; got an empty string")
+        if len(v.value) > max_length:
+            # Said here, not later by a host file's line limit or a page nobody can read.
+            raise Invalid(
+                f"expected {expected}, at most {max_length:,} characters; "
+                f"got {len(v.value):,} characters"
+            )
+        try:
+            v.value.encode("utf-8")
+        except UnicodeEncodeError:
+            # "\ud800" in double quotes is valid YAML, and no page or file can hold it.
+            raise Invalid(
+                f"expected {expected}; got {describe(v)}, which holds a lone surrogate"
+            ) from None
         if pattern is not None and not re.fullmatch(pattern, v.value):
             raise Invalid(f"expected {expected}; got {describe(v)}")
         return v.value

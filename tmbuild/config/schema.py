@@ -80,6 +80,7 @@ class ModelConfig:
         checks.text(
             "a URL slug of lowercase letters, digits and '-', such as 'shapes'",
             r"[a-z0-9]+(-[a-z0-9]+)*",
+            max_length=64,
         ),
         "URL slug of the model folder; default: a slug of its modelName",
     )
