@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -184,13 +185,16 @@ def test_several_or_no_exports_leave_model_path_to_the_user(tmp_path, monkeypatc
 def test_refuses_to_overwrite_without_force(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("site.yaml").write_text("title: Mine\n")
-    result = CliRunner().invoke(cli, ["init", "--templates"])
+    result = CliRunner().invoke(cli, ["init"])
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: site.yaml: already exists; nothing was written (pass --force to overwrite)\n"
     )
     assert Path("site.yaml").read_text() == "title: Mine\n"
-    assert not Path("templates").exists()
+    # --templates in an existing site adds the templates and keeps site.yaml (see below).
+    assert CliRunner().invoke(cli, ["init", "--templates"]).exit_code == 0
+    assert Path("site.yaml").read_text() == "title: Mine\ntemplates: templates\n"
+    shutil.rmtree("templates")
 
     Path("site.yaml").unlink()
     Path("templates").mkdir()
@@ -270,3 +274,37 @@ def test_bad_input(tmp_path, monkeypatch):
     Path("file").write_text("")
     assert run("init", "file").exit_code == 2
     assert not Path("site.yaml").exists()
+
+
+def test_templates_for_an_existing_site_keep_its_site_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_export(tmp_path / "model")
+    mine = "# my site\ntitle: Mine  # keep this comment\nmodel:\n  path: model\n"
+    Path("site.yaml").write_text(mine)
+    first = CliRunner().invoke(cli, ["init", "--templates"])
+    assert first.exit_code == 0, first.output
+    assert Path("site.yaml").read_text() == mine + "templates: templates\n"
+    assert "Set site.yaml: templates: templates\n" in first.output
+    assert Path("templates/index.html").is_file()
+    # Again, and with --force: site.yaml is never rewritten; only --force replaces templates.
+    Path("templates/index.html").write_text('{% extends "default:index.html" %}\n')
+    again = CliRunner().invoke(cli, ["init", "--templates"])
+    assert "Kept templates/index.html (--force replaces it)" in again.output
+    assert Path("templates/index.html").read_text().startswith("{% extends")
+    forced = CliRunner().invoke(cli, ["init", "--templates", "--force"])
+    assert forced.exit_code == 0 and "Overwrote templates/index.html" in forced.output
+    assert Path("site.yaml").read_text() == mine + "templates: templates\n"
+    built = CliRunner().invoke(cli, ["build", "-q"])
+    assert built.exit_code == 0, built.output
+
+
+def test_templates_for_a_site_that_names_its_folder_go_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_export(tmp_path / "model")
+    (tmp_path / "theme").mkdir()
+    mine = "model:\n  path: model\ntemplates: theme\n"
+    Path("site.yaml").write_text(mine)
+    result = CliRunner().invoke(cli, ["init", "--templates"])
+    assert result.exit_code == 0, result.output
+    assert Path("theme/index.html").is_file() and not Path("templates").exists()
+    assert Path("site.yaml").read_text() == mine

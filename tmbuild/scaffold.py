@@ -45,10 +45,20 @@ class ScaffoldResult:
     exports_found: list[str]  # exports found in the directory, when no --model was given
     created: list[str] = field(default_factory=list)
     overwritten: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # existing files left alone
+    updated: list[str] = field(default_factory=list)  # settings added to an existing site.yaml
 
     def report(self) -> str:
         lines = [f"Created {path}" for path in self.created]
         lines += [f"Overwrote {path}" for path in self.overwritten]
+        lines += [f"Kept {path} (--force replaces it)" for path in self.kept]
+        lines += [f"Set {setting}" for setting in self.updated]
+        if self.model_path == "unchanged":  # templates added to a site that has its site.yaml
+            command = "tmbuild build" + (
+                "" if self.directory == Path(".") else f" -c {_shown(self.directory / CONFIG_NAME)}"
+            )
+            lines.append(f"Next: edit the templates, then run {command}")
+            return "\n".join(lines)
         config = _shown(self.directory / CONFIG_NAME)
         command = "tmbuild build" + ("" if self.directory == Path(".") else f" -c {config}")
         if self.model_path is not None:
@@ -94,7 +104,11 @@ def scaffold(
         if text is not None and not _is_utf8(text):
             raise TmbuildError(f"{what}: not valid UTF-8 text; rename it or type it again")
 
-    files = {directory / CONFIG_NAME: site_yaml(title, model_path, templates).encode("utf-8")}
+    config = directory / CONFIG_NAME
+    if templates and (config.exists() or config.is_symlink()):
+        # An existing site keeps its site.yaml, even with --force: only `templates:` is added.
+        return _add_templates(directory, config, force)
+    files = {config: site_yaml(title, model_path, templates).encode("utf-8")}
     if templates:
         files.update(_template_copies(directory / TEMPLATES_FOLDER))
     existing = [path for path in files if path.exists() or path.is_symlink()]
@@ -116,6 +130,39 @@ def scaffold(
         except OSError as error:
             raise TmbuildError(f"{_shown(path)}: cannot write it: {error.strerror}") from None
         (result.overwritten if path in existing else result.created).append(_shown(path))
+    return result
+
+
+def _add_templates(directory: Path, config: Path, force: bool) -> ScaffoldResult:
+    """The templates for a site that has its site.yaml: copied, and named in it if need be.
+
+    site.yaml keeps every other character; a template file already there is kept unless
+    forced, so that `init --templates` can be run again to get the files an upgrade added.
+    """
+    from tmbuild.config.yamlfile import Report, parse, read_text, update_file
+
+    # Only its templates key is read: a site.yaml still without model.path is fine here.
+    label = _shown(config)
+    entries = parse(read_text(config, label), Report(label, strict=False))
+    named = entries.get("templates", (None, None))[1]
+    named = named.value if named is not None and isinstance(named.value, str) else None
+    folder = directory / (named or TEMPLATES_FOLDER)
+    result = ScaffoldResult(directory, None, [])
+    result.model_path = "unchanged"
+    for path, data in _template_copies(folder).items():
+        if path.exists() and not force:
+            result.kept.append(_shown(path))
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existed = path.exists()
+            path.write_bytes(data)
+        except OSError as error:
+            raise TmbuildError(f"{_shown(path)}: cannot write it: {error.strerror}") from None
+        (result.overwritten if existed else result.created).append(_shown(path))
+    if named is None:
+        update_file(config, "", "templates", TEMPLATES_FOLDER)
+        result.updated.append(f"{_shown(config)}: templates: {TEMPLATES_FOLDER}")
     return result
 
 

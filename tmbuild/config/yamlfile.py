@@ -306,8 +306,30 @@ def _child_indent(root: yaml.Node | None) -> int:
     return 2
 
 
+def set_top_level(text: str, key: str, raw: str) -> str:
+    """`text` with the top-level `key` set to the scalar `raw`, every other character kept."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    finally:
+        loader.dispose()
+    found = _entry(root, key) if isinstance(root, yaml.MappingNode) else None
+    if found is None:
+        ending = "" if not text or text.endswith("\n") else newline
+        return f"{text}{ending}{key}: {raw}{newline}"
+    key_node, scalar = found
+    if not isinstance(scalar, yaml.ScalarNode):
+        raise ValueError(f"{key} is not a single value")
+    if scalar.end_mark.index == scalar.start_mark.index:  # `key:` with nothing after it
+        colon = text.index(":", key_node.end_mark.index) + 1
+        return f"{text[:colon]} {raw}{text[colon:]}"
+    return text[: scalar.start_mark.index] + raw + text[scalar.end_mark.index :]
+
+
 def update_file(path: Path, section: str, key: str, raw: str) -> None:
-    """Set `section.key` to `raw` in the YAML file at `path` in place (see set_scalar).
+    """Set `section.key` to `raw` in the YAML file at `path` in place (see set_scalar); an
+    empty `section` sets a top-level key.
 
     The new text is written beside the file and renamed over it, so the file is never half
     written; a symlinked site.yaml has its target updated.
@@ -317,11 +339,13 @@ def update_file(path: Path, section: str, key: str, raw: str) -> None:
     try:
         data = target.read_bytes()
         bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
-        text = set_scalar(data.decode("utf-8").removeprefix("\ufeff"), section, key, raw)
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        text = set_scalar(text, section, key, raw) if section else set_top_level(text, key, raw)
         staging.write_text(bom + text, encoding="utf-8", newline="")
         shutil.copymode(target, staging)
         os.replace(staging, target)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
         staging.unlink(missing_ok=True)
         reason = getattr(exc, "strerror", None) or exc
-        raise ConfigError([f"{path}: cannot update {section}.{key}: {reason}"]) from None
+        dotted = f"{section}.{key}" if section else key
+        raise ConfigError([f"{path}: cannot update {dotted}: {reason}"]) from None
