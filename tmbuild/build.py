@@ -7,6 +7,7 @@ failed or interrupted build never leaves a half-written `dist/`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tmbuild.config.load import SiteConfig
 from tmbuild.export.read import ImageExport, read_export
+from tmbuild.hosts.blocked import blocked_loads
 from tmbuild.hosts.files import host_files, host_notes
 from tmbuild.hosts.policy import SERVICE_WORKER, SitePolicy, site_policy
 from tmbuild.model.cache import cached_model, default_model_cache_dir
@@ -115,7 +117,11 @@ def build(
         script_hashes=INLINE_SCRIPT_HASHES,
         # Threads need it, and a CDN runtime cannot have it.
         isolated=config.runtime.wasm_threads and config.runtime.source == "bundled",
+        extra_sources=csp_sources(config),
     )
+    csp = policy.security["Content-Security-Policy"]
+    for blocked in blocked_loads(config.templates, csp):
+        log.warning(blocked)
     warnings = host_notes(config.hosts)
     # Said once per output folder: a folder that holds the .nojekyll of an earlier GitHub Pages
     # build has been told; -v says it again, CI logs are not nagged on every build.
@@ -197,6 +203,13 @@ def _single_file(
     return BuildResult(
         files=page, export=export, model=model, seconds=time.perf_counter() - started
     )
+
+
+def csp_sources(config: SiteConfig) -> dict[str, tuple[str, ...]]:
+    """site.yaml's `csp:` by directive name: `script_src` → `script-src`."""
+    chosen = dataclasses.asdict(config.csp)
+    chosen.pop("allow_unsafe")
+    return {name.replace("_", "-"): tuple(sources) for name, sources in chosen.items()}
 
 
 def _cdn_origin(config: SiteConfig) -> str | None:

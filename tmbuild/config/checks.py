@@ -116,6 +116,54 @@ def list_of(choices: tuple[str, ...], allow_empty: bool):
     return expecting(f"a list of {', '.join(choices)}{at_least}", choices)(check)
 
 
+# Content-Security-Policy sources (CSP Level 3): keywords, hashes, schemes and hosts. No ';',
+# ',' or white space inside one, so a source can never end its directive or the header.
+CSP_KEYWORDS = ("self", "none", "strict-dynamic", "report-sample", "wasm-unsafe-eval")
+CSP_UNSAFE = ("unsafe-inline", "unsafe-eval", "unsafe-hashes")
+_CSP_SOURCE = re.compile(
+    r"'sha(256|384|512)-[A-Za-z0-9+/]+={0,2}'"  # a hash
+    r"|(https?|wss?|data|blob|mediastream):"  # a scheme
+    r"|((https?|wss?)://)?(\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)(:([0-9]{1,5}|\*))?"
+    r"(/[A-Za-z0-9._~%!$&'()*+=:@/-]*)?"  # a host, with an optional port and path
+)
+
+
+def csp_source(text: str) -> str | None:
+    """A source as a policy writes it (`self` → `'self'`), or None if it is not one."""
+    bare = text.strip("'")
+    if bare in CSP_KEYWORDS or bare in CSP_UNSAFE:
+        return f"'{bare}'"
+    return text if _CSP_SOURCE.fullmatch(text) else None
+
+
+@expecting("a list of sources, such as ['self', https://fonts.example.com, data:]")
+def csp_sources(v: Value, base: Path) -> tuple[str, ...]:
+    """Check a Content-Security-Policy directive's extra sources, each at its line."""
+    if not isinstance(v.value, list):
+        raise Invalid(
+            f"expected a list of sources such as [https://cdn.example.com]; got {describe(v)}"
+        )
+    sources: list[str] = []
+    problems: list[tuple[Value | None, str]] = []
+    for item in v.value:
+        if item.value is UNREADABLE:
+            continue
+        source = csp_source(item.value) if isinstance(item.value, str) else None
+        if source is None:
+            problems.append(
+                (
+                    item,
+                    "expected a source such as 'self', https://example.com or data:; "
+                    f"got {describe(item)}",
+                )
+            )
+        elif source not in sources:
+            sources.append(source)
+    if problems:
+        raise Invalid(problems=problems)
+    return tuple(sources)
+
+
 def number(low: float, high: float, whole: bool = False):
     """Check for a number (or a whole number) from `low` to `high`."""
 

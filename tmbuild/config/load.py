@@ -98,9 +98,26 @@ def load_config(
         where = report.prefix("runtime.dir", origins.get("runtime.dir"))
         report.add(f"{where}ignored, because runtime.source is cdn", warning=True)
     _check_single_file(values, origins, report)
+    _check_csp(values["csp"], origins, report)
     if report.failed():
         raise ConfigError(report.messages())
     return _build(values, config_path, root), report.messages(warnings_only=True)
+
+
+def _check_csp(csp: dict, origins: dict, report: Report) -> None:
+    """'unsafe-inline', 'unsafe-eval' and * only where allow_unsafe: true is written out."""
+    if csp["allow_unsafe"]:
+        return
+    for name, sources in csp.items():
+        if name == "allow_unsafe":
+            continue
+        unsafe = [s for s in sources if s == "*" or s.strip("'") in checks.CSP_UNSAFE]
+        if unsafe:
+            report.add(
+                f"{report.prefix(f'csp.{name}', origins.get(f'csp.{name}'))}{unsafe[0]} undoes "
+                "much of what the policy protects against; remove it, or write "
+                "csp: {allow_unsafe: true} to mean it"
+            )
 
 
 def _check_single_file(values: dict, origins: dict, report: Report) -> None:

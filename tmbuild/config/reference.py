@@ -110,7 +110,8 @@ def _section(
     name: str, spec: dict, values: dict, given: bool, defaults: bool, notes: dict[str, str]
 ) -> list[str]:
     lead = "" if given else "# "
-    lines = _with_comment(f"{lead}{name}:", lead, SECTIONS[name].help)
+    # A help too long to stand beside the key goes above it, as a comment all the same.
+    lines = _with_comment(f"{lead}{name}:", lead or "# ", SECTIONS[name].help)
     for key, option in spec.items():
         if key in values:
             lines += _entry(key, option, values[key], "  ", notes.get(f"{name}.{key}"))

@@ -207,6 +207,43 @@ class EvalConfig:
     )
 
 
+def _sources(directive: str, example: str) -> Any:
+    return option(
+        (),
+        checks.csp_sources,
+        f"more sources for {directive}, such as [{example}]",
+        shown="[]",
+    )
+
+
+@dataclass(frozen=True)
+class CspConfig:
+    """Sources the page's Content-Security-Policy allows besides its own, per directive."""
+
+    script_src: tuple[str, ...] = _sources("script-src", "https://plausible.io")
+    style_src: tuple[str, ...] = _sources("style-src", "https://fonts.googleapis.com")
+    font_src: tuple[str, ...] = _sources("font-src", "https://fonts.gstatic.com")
+    img_src: tuple[str, ...] = _sources("img-src", "https://images.example.com")
+    media_src: tuple[str, ...] = _sources("media-src", "https://media.example.com")
+    connect_src: tuple[str, ...] = _sources("connect-src", "https://plausible.io")
+    frame_src: tuple[str, ...] = _sources("frame-src", "https://www.youtube-nocookie.com")
+    frame_ancestors: tuple[str, ...] = option(
+        (),
+        checks.csp_sources,
+        "sites that may show the page in a frame; [] for none",
+        shown="[]",
+        details="`frame-ancestors 'none'` by default: no other site can frame the page. "
+        "`['self', https://www.example.com]` lets the site itself and that one.",
+    )
+    allow_unsafe: bool = option(
+        False,
+        checks.flag,
+        "true: let the lists above name 'unsafe-inline', 'unsafe-eval' or *",
+        details="Each of those undoes much of what the policy protects against: inline "
+        "scripts, eval, or any host at all. tmbuild refuses them unless this is written out.",
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class SiteConfig:
     """site.yaml, checked: its options and sections, and where it was read from."""
@@ -260,6 +297,9 @@ class SiteConfig:
         checks.path("output"),
         "the folder a build writes; it is replaced whole",
         shown=DEFAULT_OUTPUT,
+    )
+    csp: CspConfig = section(
+        CspConfig, "the Content-Security-Policy: more sources than the site's own, per directive"
     )
     eval: EvalConfig = section(EvalConfig, "for tmbuild eval: accuracy on held-out images")
     config_path: Path | None  # None when built from defaults and overrides only

@@ -8,7 +8,7 @@ headers. tmbuild.hosts.files writes it for each host that `hosts:` in site.yaml 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -106,35 +106,52 @@ class SitePolicy:
 
 
 def content_security_policy(
-    cdn_origin: str | None = None, script_hashes: Sequence[str] = ()
+    cdn_origin: str | None = None,
+    script_hashes: Sequence[str] = (),
+    extra: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
-    """A CSP the generated page works under: no inline code but the page's hashed scripts."""
-    extra = f" {cdn_origin}" if cdn_origin else ""
-    hashes = "".join(f" {source}" for source in script_hashes)
-    return "; ".join(
-        [
-            "default-src 'self'",
-            # blob: too: the threaded WASM backend's workers load their script from one.
-            f"script-src 'self' 'wasm-unsafe-eval' blob:{extra}{hashes}",
-            "style-src 'self'",
-            "img-src 'self' data: blob:",
-            "media-src 'self' blob: mediastream:",
-            f"connect-src 'self'{extra}",
-            # The threaded WASM backend starts its workers from blob: URLs.
-            "worker-src 'self' blob:",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
+    """A CSP the generated page works under: no inline code but the page's hashed scripts.
+
+    `extra` adds the site's own sources per directive (site.yaml `csp:`); for
+    frame-ancestors they replace 'none', since no other site may frame the page otherwise.
+    """
+    cdn = [cdn_origin] if cdn_origin else []
+    directives = {
+        "default-src": ["'self'"],
+        # blob: too: the threaded WASM backend's workers load their script from one.
+        "script-src": ["'self'", "'wasm-unsafe-eval'", "blob:", *cdn, *script_hashes],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:", "mediastream:"],
+        "connect-src": ["'self'", *cdn],
+        # The threaded WASM backend starts its workers from blob: URLs.
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+    for directive, sources in (extra or {}).items():
+        if not sources:
+            continue
+        if directive == "frame-ancestors":
+            directives[directive] = list(sources)
+            continue
+        present = directives.setdefault(directive, ["'self'"])
+        present += [source for source in sources if source not in present]
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
 
 
 def security_headers(
-    cdn_origin: str | None = None, script_hashes: Sequence[str] = (), isolated: bool = False
+    cdn_origin: str | None = None,
+    script_hashes: Sequence[str] = (),
+    isolated: bool = False,
+    extra_sources: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, str]:
     headers = {
-        "Content-Security-Policy": content_security_policy(cdn_origin, script_hashes),
+        "Content-Security-Policy": content_security_policy(
+            cdn_origin, script_hashes, extra_sources
+        ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         # The page may use the camera itself; nothing else, and no embedding site may.
@@ -155,6 +172,7 @@ def site_policy(
     cdn_origin: str | None = None,
     script_hashes: Sequence[str] = (),
     isolated: bool = False,
+    extra_sources: Mapping[str, Sequence[str]] | None = None,
 ) -> SitePolicy:
     """The policy for a site of these files; siblings and host files in `paths` are left out.
 
@@ -169,7 +187,7 @@ def site_policy(
     return SitePolicy(
         urlsplit(base_url).path or "/",
         files,
-        security_headers(cdn_origin, script_hashes, isolated),
+        security_headers(cdn_origin, script_hashes, isolated, extra_sources),
     )
 
 
