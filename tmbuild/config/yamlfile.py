@@ -251,11 +251,7 @@ def set_scalar(text: str, section: str, key: str, raw: str) -> str:
     a missing section is added at the end of the file.
     """
     newline = "\r\n" if "\r\n" in text else "\n"
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-    finally:
-        loader.dispose()
+    root = _root(text)
     indent = " " * _child_indent(root)
     entry = f"{key}: {raw}"
     holder = _entry(root, section) if isinstance(root, yaml.MappingNode) else None
@@ -266,13 +262,7 @@ def set_scalar(text: str, section: str, key: str, raw: str) -> str:
     if isinstance(value, yaml.MappingNode):
         found = _entry(value, key)
         if found is not None:
-            key_node, scalar = found
-            if not isinstance(scalar, yaml.ScalarNode):
-                raise ValueError(f"{section}.{key} is not a single value")
-            if scalar.end_mark.index == scalar.start_mark.index:  # `key:` with nothing after it
-                colon = text.index(":", key_node.end_mark.index) + 1
-                return f"{text[:colon]} {raw}{text[colon:]}"
-            return text[: scalar.start_mark.index] + raw + text[scalar.end_mark.index :]
+            return _replaced(text, *found, raw, f"{section}.{key}")
         if value.flow_style:  # {top_k: 3} -> {threshold: 0.6, top_k: 3}
             brace = value.start_mark.index + 1
             return text[:brace] + entry + (", " if value.value else "") + text[brace:]
@@ -308,19 +298,27 @@ def _child_indent(root: yaml.Node | None) -> int:
 
 def set_top_level(text: str, key: str, raw: str) -> str:
     """`text` with the top-level `key` set to the scalar `raw`, every other character kept."""
+    root = _root(text)
+    found = _entry(root, key) if isinstance(root, yaml.MappingNode) else None
+    if found is not None:
+        return _replaced(text, *found, raw, key)
     newline = "\r\n" if "\r\n" in text else "\n"
+    ending = "" if not text or text.endswith("\n") else newline
+    return f"{text}{ending}{key}: {raw}{newline}"
+
+
+def _root(text: str) -> yaml.Node | None:
     loader = _Loader(text)
     try:
-        root = loader.get_single_node()
+        return loader.get_single_node()
     finally:
         loader.dispose()
-    found = _entry(root, key) if isinstance(root, yaml.MappingNode) else None
-    if found is None:
-        ending = "" if not text or text.endswith("\n") else newline
-        return f"{text}{ending}{key}: {raw}{newline}"
-    key_node, scalar = found
+
+
+def _replaced(text: str, key_node: yaml.Node, scalar: yaml.Node, raw: str, dotted: str) -> str:
+    """`text` with the value of one `key: value` entry replaced by `raw`."""
     if not isinstance(scalar, yaml.ScalarNode):
-        raise ValueError(f"{key} is not a single value")
+        raise ValueError(f"{dotted} is not a single value")
     if scalar.end_mark.index == scalar.start_mark.index:  # `key:` with nothing after it
         colon = text.index(":", key_node.end_mark.index) + 1
         return f"{text[:colon]} {raw}{text[colon:]}"
