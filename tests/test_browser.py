@@ -46,7 +46,7 @@ def test_example_page_classifies_every_sample(tmp_path, args):
         # auto avoids software WebGL (SwiftShader here) and uses WASM.
         assert info["backend"] == "wasm"
         for button in page.query_selector_all(".sample"):
-            src = button.get_attribute("data-src")
+            src = button.get_attribute("data-tm-sample")
             expected = Path(src).name.split("-")[0]
             result = page.evaluate(CLASSIFY_SAMPLE, src)
             assert result["top"]["label"] == expected, (src, result)
@@ -55,8 +55,8 @@ def test_example_page_classifies_every_sample(tmp_path, args):
             assert abs(sum(probabilities) - 1) < 1e-4
         # A click on a sample goes through the page's own UI.
         page.click(".sample >> nth=0")
-        page.wait_for_selector("#verdict:not(:empty)")
-        assert page.text_content("#verdict") == "circle"
+        page.wait_for_selector("tm-result .verdict:not(:empty)")
+        assert page.text_content("tm-result .verdict") == "circle"
         assert problems == []  # no CSP violations, no script errors
 
 

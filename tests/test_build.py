@@ -32,7 +32,7 @@ def test_output_layout(example_site):
     files = file_tree(example_site)
     paths = set(files)
     assert "index.html" in paths and "_headers" in paths and "tmbuild-manifest.json" in paths
-    assert any(re.fullmatch(r"assets/app\.[0-9a-f]{12}\.js", p) for p in paths)
+    assert any(re.fullmatch(r"assets/engine\.[0-9a-f]{12}\.js", p) for p in paths)
     assert any(re.fullmatch(r"assets/style\.[0-9a-f]{12}\.css", p) for p in paths)
     assert any(re.fullmatch(r"assets/tfjs/tf-core\.min\.[0-9a-f]{12}\.js", p) for p in paths)
     assert any(re.fullmatch(r"assets/tfjs/.*\.[0-9a-f]{12}\.wasm", p) for p in paths)

@@ -128,7 +128,7 @@ def test_netlify_and_cloudflare_pages(name, hosts, tmp_path, monkeypatch):
     assert (site / "_headers").is_file()
     _serve_every_file(site, "/")
     with running(PreviewServer("127.0.0.1", 0, site, "/")) as server:
-        [app] = [p for p in (site / "assets").glob("app.*.js")]
+        [app] = [p for p in (site / "assets").glob("engine.*.js")]
         response = get(server, f"/assets/{app.name}")
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
 

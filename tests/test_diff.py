@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from support.diff_helpers import (
-    APP_JS_ADDITION,
     LOGO,
+    STYLE_ADDITION,
     run,
     sites_fixture,  # noqa: F401  (the `sites` fixture)
 )
@@ -216,7 +216,7 @@ def test_label_change_pairs_moved_model_files(sites):
     assert changes["index.html"]["change"] == "changed"
     assert changes[f"{MODEL}/model.json"]["change"] == "moved"
     assert changes[f"{MODEL}/group1-shard1of1.bin"]["change"] == "moved"
-    assert "assets/app.js" not in changes
+    assert "assets/style.css" not in changes
     assert not [c for c in changes.values() if c["change"] in ("added", "removed")]
 
 
@@ -321,9 +321,9 @@ def test_template_change_pairs_renamed_assets(sites):
     result = json.loads(run("diff", old, new, "--format", "json", "--exit-zero").output)
     assert result["files"] == _changes(old, new)
     by_name = {c["name"]: c for c in result["files"]}
-    app = by_name["assets/app.js"]
-    assert app["change"] == "changed" and app["old_path"] != app["new_path"]
-    assert app["raw"]["delta"] == len(APP_JS_ADDITION.encode("utf-8"))
+    style = by_name["assets/style.css"]
+    assert style["change"] == "changed" and style["old_path"] != style["new_path"]
+    assert style["raw"]["delta"] == len(STYLE_ADDITION.encode("utf-8"))
     logo = by_name["assets/logo.svg"]
     assert (logo["change"], logo["old_path"]) == ("added", None)
     assert logo["raw"] == {"old": None, "new": len(LOGO), "delta": len(LOGO)}
@@ -339,10 +339,10 @@ def test_template_change_pairs_renamed_assets(sites):
 
 def test_template_change_as_text_names_the_asset_once(sites):
     output = run("diff", sites["base"], sites["template"]).output
-    app = {c["name"]: c for c in _changes(sites["base"], sites["template"])}["assets/app.js"]
-    [line] = [line for line in output.splitlines() if "assets/app" in line]
-    assert line.split() == ["changed", "assets/app.js", *" ".join(_delta_cells(app)).split()]
-    assert "app." + app["new_path"].split(".")[1] not in output  # the hash is not shown
+    style = {c["name"]: c for c in _changes(sites["base"], sites["template"])}["assets/style.css"]
+    [line] = [line for line in output.splitlines() if "assets/style" in line]
+    assert line.split() == ["changed", "assets/style.css", *" ".join(_delta_cells(style)).split()]
+    assert "style." + style["new_path"].split(".")[1] not in output  # the hash is not shown
 
 
 # ---- first visit without WebGL -------------------------------------------------------------------

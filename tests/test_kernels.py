@@ -25,7 +25,7 @@ from tmbuild.build import build
 from tmbuild.config.load import load_config
 from tmbuild.model.kernels import kernels_binary, kernels_refusal
 
-APP_JS = ROOT / "tmbuild" / "page" / "templates" / "assets" / "app.js"
+APP_JS = ROOT / "tmbuild" / "page" / "client" / "kernels.js"
 
 
 def _exports(wasm: bytes) -> dict[str, int]:

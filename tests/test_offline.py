@@ -81,14 +81,14 @@ def test_after_one_visit_the_page_works_with_the_server_down(tmp_path):
         with serve_site(site) as url:
             page.goto(url + "/")
             page.evaluate("window.tmbuild.ready")
-            page.locator("#offline-ready").wait_for()
-            sample = page.get_attribute(".sample >> nth=0", "data-src")
+            page.locator("tm-offline .tm-offline-ready").wait_for()
+            sample = page.get_attribute(".sample >> nth=0", "data-tm-sample")
         # The server is gone: the worker answers for the page, the runtime and the model.
         page.reload()
         info = page.evaluate("window.tmbuild.ready")
         assert info["backend"] == "wasm"
         assert page.evaluate(CLASSIFY_SAMPLE, sample)["top"]["label"] == "circle"
-        assert page.is_visible("#offline-ready")
+        assert page.is_visible("tm-offline .tm-offline-ready")
         assert page.title() == "Shapes"
 
 
@@ -99,24 +99,26 @@ def test_a_new_build_is_offered_and_replaces_the_old_cache(tmp_path):
         page = context.new_page()
         page.goto(url + "/")
         page.evaluate("window.tmbuild.ready")
-        page.locator("#offline-ready").wait_for()
+        page.locator("tm-offline .tm-offline-ready").wait_for()
         page.wait_for_function("() => navigator.serviceWorker.controller !== null")
         [old_cache] = page.evaluate(CACHE_NAMES)
 
         _build(tmp_path, "Shapes, version 2")  # deployed into the folder being served
         page.reload()  # the browser looks for a new worker; the old one still serves
         assert page.title() == "Shapes"
-        page.locator("#update").wait_for()
-        assert page.inner_text("#update").startswith("A new version of this page is available.")
+        page.locator("tm-offline .update").wait_for()
+        assert page.inner_text("tm-offline .update").startswith(
+            "A new version of this page is available."
+        )
         assert len(page.evaluate(CACHE_NAMES)) == 2  # the new worker has precached, waiting
 
         with page.expect_navigation():
-            page.click("#update-reload")
+            page.click("tm-offline .update button")
         page.evaluate("window.tmbuild.ready")
         assert page.title() == "Shapes, version 2"
         page.wait_for_function(f"async () => (await {CACHE_NAMES}).length === 1")
         assert page.evaluate(CACHE_NAMES) != [old_cache]
-        assert not page.is_visible("#update")
+        assert not page.is_visible("tm-offline .update")
 
 
 @pytest.mark.browser
@@ -129,4 +131,4 @@ def test_without_offline_no_worker_is_registered(tmp_path):
         page.goto(url + "/")
         page.evaluate("window.tmbuild.ready")
         assert page.evaluate("navigator.serviceWorker.getRegistrations()") == []
-        assert not page.is_visible("#offline-ready")
+        assert not page.is_visible("tm-offline .tm-offline-ready")

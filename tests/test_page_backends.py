@@ -97,7 +97,7 @@ def test_every_export_loads_and_classifies(sites, condition):
                     "tmbuild:first-prediction",
                 ]
                 # The page names the backend, and warns only where predictions will be slow.
-                assert page.is_visible("#backend")
-                assert page.is_visible("#notice") == (expected == "cpu")
+                assert page.is_visible("tm-backend")
+                assert page.is_visible("tm-notice") == (expected == "cpu")
                 assert problems == [], (name, problems)
                 page.close()

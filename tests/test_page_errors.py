@@ -86,7 +86,7 @@ def test_page_opened_from_a_file_says_how_to_serve_it(site):
         assert message.inner_text().startswith("This page must be served over HTTP")
         assert "tmbuild serve" in message.inner_text()
         assert "http://127.0.0.1:8000/" in message.inner_text()
-        assert not page.is_visible("#loading")
+        assert not page.is_visible("tm-loading")
 
 
 @browser
@@ -99,7 +99,7 @@ def test_without_javascript_the_page_says_so(site):
         assert page.is_visible("noscript p")
         assert "needs JavaScript" in page.inner_text("noscript p")
         # Shown by the page's first script, so hidden here: no promise that nothing keeps.
-        assert not page.is_visible("#loading")
+        assert not page.is_visible("tm-loading")
 
 
 @browser
@@ -122,31 +122,34 @@ def test_download_failure_offers_a_retry_that_works(site, tensorflow_site, block
 
         page.route(blocked, fail_once)
         page.goto(url + "/")
-        page.locator("#retry").wait_for()
+        page.locator("tm-load-error button").wait_for()
         assert aborted
-        error = page.inner_text("#load-error")
-        assert error.startswith("Could not download the model (")
-        assert error.endswith("Check your connection.")
+        # Words for the visitor; what failed behind a "Details" disclosure, for developers.
+        error = page.inner_text("tm-load-error .tm-load-error-text")
+        assert error == "Could not download the model. Check your connection."
+        assert page.inner_text("tm-load-error button") == "Retry"
+        assert page.text_content("tm-load-error details").startswith("Detailscould not load ")
         assert page.evaluate(READY_ERROR)
-        assert not page.is_visible("#loading")
+        assert not page.is_visible("tm-loading")
 
         page.evaluate("""() => {
           window.readyEvents = [];
           addEventListener('tmbuild:ready', (event) => readyEvents.push(event.detail.backend));
         }""")
-        page.click("#retry")
+        page.click("tm-load-error button")
         info = page.evaluate("window.tmbuild.ready")
         assert info["backend"] == "wasm"
         assert info["runner"] == ("kernels" if kernels else "tensorflow")
         assert page.evaluate("window.readyEvents") == ["wasm"]
-        assert not page.is_visible("#load-failed")
-        # Chromium here has only software WebGL, so `auto` runs on WASM, and says so calmly.
-        assert page.inner_text("#backend") == (
-            "Running on WebAssembly (CPU): no GPU acceleration on this device."
+        assert not page.is_visible("tm-load-error")
+        # `auto` runs on WASM, and says so only to whoever opens "About this classifier".
+        assert page.inner_text("tm-backend") == "About this classifier"
+        assert page.text_content("tm-backend .tm-backend-text") == (
+            "It runs on this device's processor."
         )
-        assert page.get_attribute("#backend", "class") == "backend degraded"
-        assert not page.is_visible("#notice")  # nothing is wrong: no warning
-        circle = page.get_attribute(".sample >> nth=0", "data-src")
+        assert page.get_attribute("tm-backend", "backend") == "wasm"
+        assert not page.is_visible("tm-notice")  # nothing is wrong: no warning
+        circle = page.get_attribute(".sample >> nth=0", "data-tm-sample")
         assert page.evaluate(CLASSIFY_SAMPLE, circle)["top"]["label"] == "circle"
 
 
@@ -154,14 +157,14 @@ def test_download_failure_offers_a_retry_that_works(site, tensorflow_site, block
 def test_a_page_script_that_did_not_download_is_reported(site):
     with serve_site(site) as url, chromium() as context:
         page = context.new_page()
-        page.route("**/assets/app.*.js", lambda route: route.abort("internetdisconnected"))
+        page.route("**/assets/engine.*.js", lambda route: route.abort("internetdisconnected"))
         page.goto(url + "/")
         page.locator("#script-failed").wait_for()
         assert page.inner_text("#script-failed") == (
             "The page's script did not download: check your connection, then reload the page."
         )
-        assert not page.is_visible("#loading")
-        page.unroute("**/assets/app.*.js")
+        assert not page.is_visible("tm-loading")
+        page.unroute("**/assets/engine.*.js")
         page.reload()
         assert page.evaluate("window.tmbuild.ready")["labels"]
         assert not page.is_visible("#script-failed")
@@ -181,11 +184,13 @@ def test_no_backend_that_starts_is_named(tmp_path):
         page = context.new_page()
         page.route("**/*.wasm", lambda route: route.abort())
         page.goto(url + "/")
-        page.locator("#load-failed").wait_for()
-        error = page.inner_text("#load-error")
+        page.locator("tm-load-error").wait_for()
+        error = page.inner_text("tm-load-error .tm-load-error-text")
         assert error == (
-            "This browser cannot run the model: no TensorFlow.js backend started; tried "
-            "WebAssembly (did not start, see the browser console). Retry, or open the page "
-            "in another browser."
+            "This browser cannot run the model. Retry, or open the page in another browser."
+        )
+        assert page.text_content("tm-load-error .tm-details-text") == (
+            "no TensorFlow.js backend started; tried WebAssembly (did not start, see the "
+            "browser console)"
         )
         assert page.evaluate(READY_ERROR).startswith("no TensorFlow.js backend started")

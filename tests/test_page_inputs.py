@@ -33,19 +33,21 @@ def page(example_site, context):
 
 
 def _verdict_after(page, action) -> str:
-    page.evaluate("document.getElementById('verdict').textContent = ''")
+    page.evaluate("document.querySelector('tm-result .verdict').textContent = ''")
     action()
-    page.wait_for_function("() => document.getElementById('verdict').textContent !== ''")
-    return page.text_content("#verdict")
+    page.wait_for_function("() => document.querySelector('tm-result .verdict').textContent !== ''")
+    return page.text_content("tm-result .verdict")
 
 
 def test_an_uploaded_file_is_classified_from_its_load_event(page):
     for name in ("star-1.png", "triangle-2.png"):
         upload = SAMPLES / name
-        verdict = _verdict_after(page, lambda: page.set_input_files("#file", upload))  # noqa: B023
+        verdict = _verdict_after(
+            page, lambda: page.set_input_files("tm-upload input[type=file]", upload)
+        )  # noqa: B023
         assert verdict == name.split("-")[0]
-        assert page.is_visible("#preview")
-    bars = page.query_selector_all("#predictions li")
+        assert page.is_visible("tm-preview")
+    bars = page.query_selector_all("tm-result li")
     assert len(bars) == 3  # top_k
     assert bars[0].query_selector(".label").text_content() == "triangle"
 
@@ -53,25 +55,27 @@ def test_an_uploaded_file_is_classified_from_its_load_event(page):
 def test_a_file_the_browser_cannot_decode_gets_a_friendly_message(page, tmp_path):
     broken = tmp_path / "holiday.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
-    page.set_input_files("#file", broken)
-    page.locator("#error").wait_for()
-    assert page.text_content("#error") == (
+    page.set_input_files("tm-upload input[type=file]", broken)
+    page.locator("tm-error").wait_for()
+    assert page.text_content("tm-error") == (
         "holiday.jpg is not an image this browser can read. Try a JPEG, PNG or WebP file."
     )
-    assert not page.is_visible("#preview")
-    assert page.text_content("#verdict") == ""  # no stale result from an earlier image
+    assert not page.is_visible("tm-preview")
+    assert page.text_content("tm-result .verdict") == ""  # no stale result from an earlier image
     # The next good image clears the message.
-    verdict = _verdict_after(page, lambda: page.set_input_files("#file", SAMPLES / "circle-1.png"))
+    verdict = _verdict_after(
+        page, lambda: page.set_input_files("tm-upload input[type=file]", SAMPLES / "circle-1.png")
+    )
     assert verdict == "circle"
-    assert not page.is_visible("#error")
+    assert not page.is_visible("tm-error")
 
 
 def test_a_file_that_is_not_an_image_is_named(page, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    page.set_input_files("#file", notes)
-    page.locator("#error").wait_for()
-    assert page.text_content("#error") == (
+    page.set_input_files("tm-upload input[type=file]", notes)
+    page.locator("tm-error").wait_for()
+    assert page.text_content("tm-error") == (
         "notes.txt is not an image: choose a photo or a picture file."
     )
 
@@ -80,14 +84,14 @@ def test_the_dropzone_opens_the_file_picker_from_the_keyboard(page):
     page.evaluate(
         """() => {
           window.pickerOpened = 0;
-          const input = document.getElementById('file');
+          const input = document.querySelector('tm-upload input[type=file]');
           input.addEventListener('click', (event) => {
             window.pickerOpened += 1;
             event.preventDefault();  // no native dialog in a headless test
           });
         }"""
     )
-    page.focus("#dropzone")
+    page.focus("tm-upload .dropzone")
     page.keyboard.press("Enter")
     page.keyboard.press("Space")
     assert page.evaluate("window.pickerOpened") == 2
@@ -131,7 +135,7 @@ CLASSIFY_ROUNDS = """async (src) => {
 
 def test_the_tensor_count_stays_constant_across_predictions(tensorflow_page):
     page = tensorflow_page
-    sample = page.get_attribute(".sample >> nth=0", "data-src")
+    sample = page.get_attribute(".sample >> nth=0", "data-tm-sample")
     page.evaluate(CLASSIFY_SAMPLE, sample)
     before = page.evaluate("tf.memory().numTensors")
     rounds = page.evaluate(CLASSIFY_ROUNDS, sample)
@@ -141,7 +145,7 @@ def test_the_tensor_count_stays_constant_across_predictions(tensorflow_page):
 def test_the_kernels_give_the_same_answer_every_time(page):
     # The kernels reuse their buffers from one prediction to the next: nothing may carry over.
     assert page.evaluate("window.tmbuild.ready")["runner"] == "kernels"
-    sample = page.get_attribute(".sample >> nth=0", "data-src")
+    sample = page.get_attribute(".sample >> nth=0", "data-tm-sample")
     rounds = page.evaluate(CLASSIFY_ROUNDS, sample)
     assert all(r["probabilities"] == rounds[0]["probabilities"] for r in rounds)
     assert page.evaluate("typeof tf") == "undefined"
@@ -183,7 +187,7 @@ def test_hostile_labels_are_shown_as_text(tmp_path, context):
               canvas.width = canvas.height = 64;
               canvas.getContext('2d').fillRect(0, 0, 32, 32);
               canvas.toBlob((blob) => {
-                const input = document.getElementById('file');
+                const input = document.querySelector('tm-upload input[type=file]');
                 const transfer = new DataTransfer();
                 transfer.items.add(new File([blob], 'x.png', { type: 'image/png' }));
                 input.files = transfer.files;
@@ -191,9 +195,9 @@ def test_hostile_labels_are_shown_as_text(tmp_path, context):
               });
             }"""
         )
-        page.wait_for_selector("#predictions li >> nth=2")
-        shown = [e.text_content() for e in page.query_selector_all("#predictions .label")]
+        page.wait_for_selector("tm-result li >> nth=2")
+        shown = [e.text_content() for e in page.query_selector_all("tm-result .label")]
         assert sorted(shown) == sorted(HOSTILE_LABELS)
-        assert page.query_selector("#predictions img, #predictions b") is None
+        assert page.query_selector("tm-result img, tm-result b") is None
         assert HOSTILE_LABELS[0] not in page.content()  # only ever escaped in the markup
         assert dialogs == []

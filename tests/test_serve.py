@@ -172,7 +172,7 @@ def test_a_site_built_for_a_sub_path_is_served_there(tmp_path):
             response = get(server, path)
             assert response.status == 302 and response.getheader("Location") == "/demo/"
         page = get(server, "/demo/", Accept_Encoding="identity")
-        assert page.status == 200 and b'src="/demo/assets/app.' in page.body
+        assert page.status == 200 and b'src="/demo/assets/engine.' in page.body
         assert page.getheader("Cache-Control") == "no-cache"
         assert get(server, "/demo/index.html").status == 200
         assert get(server, "/index.html").status == 404

@@ -22,7 +22,7 @@ CLASSIFY_SAMPLES = """async (count) => {
   const results = [];
   for (const button of Array.from(document.querySelectorAll('.sample')).slice(0, count)) {
     const image = new Image();
-    image.src = button.dataset.src;
+    image.src = button.dataset.tmSample;
     await image.decode();
     results.push(await window.tmbuild.classify(image));
   }

@@ -47,7 +47,7 @@ def _site(tmp_path: Path, **classifier) -> Path:
 def _start(page, url: str) -> None:
     page.goto(url + "/")
     page.evaluate("window.tmbuild.ready")
-    page.click("#webcam-toggle")
+    page.click("tm-webcam .tm-webcam-toggle")
     page.wait_for_function(f"() => {WEBCAM}.predictions >= 3")
 
 
@@ -68,22 +68,23 @@ def test_300_frames_skip_while_busy_and_leak_no_tensors(tmp_path):
         page.goto(url + "/")
         page.evaluate("window.tmbuild.ready")
         tensors = page.evaluate("tf.memory().numTensors")  # nothing in flight yet
-        page.click("#webcam-toggle")
+        page.click("tm-webcam .tm-webcam-toggle")
         stats = _frames_at_least(page, 300)
         assert stats["running"] and stats["predictions"] > 10
         # Frames that arrived while a prediction ran were skipped, not queued.
         assert stats["skipped"] > 0
         assert stats["predictions"] + stats["skipped"] + stats["throttled"] <= stats["frames"]
-        assert page.text_content("#verdict") != ""
-        assert page.get_attribute("#webcam", "class") == "mirrored"  # mirror_webcam: true
-        assert page.evaluate("document.getElementById('webcam').muted")
-        assert page.get_attribute("#webcam", "playsinline") is not None
+        assert page.text_content("tm-result .verdict") != ""
+        assert page.get_attribute("tm-webcam video", "class") == "mirrored"  # mirror_webcam: true
+        assert page.evaluate("document.querySelector('tm-webcam video').muted")
+        assert page.get_attribute("tm-webcam video", "playsinline") is not None
         # One fake camera: nothing to switch to.
-        assert not page.is_visible("#webcam-switch")
+        assert not page.is_visible("tm-webcam .tm-webcam-switch")
 
-        page.click("#webcam-toggle")
+        page.click("tm-webcam .tm-webcam-toggle")
         assert page.evaluate(
-            "() => !window.tmbuild.webcam.running && !document.getElementById('webcam').srcObject"
+            "() => !window.tmbuild.webcam.running"
+            " && !document.querySelector('tm-webcam video').srcObject"
         )
         # Once the last prediction has come back, every tensor it made is gone.
         page.wait_for_function(f"() => !{WEBCAM}.busy")
@@ -91,7 +92,7 @@ def test_300_frames_skip_while_busy_and_leak_no_tensors(tmp_path):
         frames = page.evaluate(f"{WEBCAM}.frames")
         page.wait_for_timeout(300)
         assert page.evaluate(f"{WEBCAM}.frames") == frames  # the loop ended with the stream
-        assert page.text_content("#webcam-toggle") == "Start webcam"
+        assert page.text_content("tm-webcam .tm-webcam-toggle") == "Start webcam"
 
 
 def test_the_camera_stops_in_a_hidden_tab_and_resumes(tmp_path):
@@ -101,7 +102,7 @@ def test_the_camera_stops_in_a_hidden_tab_and_resumes(tmp_path):
         _start(page, url)
         track_state = page.evaluate_handle(
             """() => {
-              const tracks = document.getElementById('webcam').srcObject.getTracks();
+              const tracks = document.querySelector('tm-webcam video').srcObject.getTracks();
               return () => tracks.map((track) => track.readyState);
             }"""
         )
@@ -141,9 +142,9 @@ def test_slow_predictions_warn_that_live_video_lags(tmp_path):
         page.goto(url + "/")
         page.evaluate("window.tmbuild.ready")
         context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 4})
-        page.click("#webcam-toggle")
+        page.click("tm-webcam .tm-webcam-toggle")
         page.wait_for_function(f"() => {WEBCAM}.predictions >= 5", timeout=60_000)
-        notice = page.text_content("#notice")
+        notice = page.text_content("tm-notice")
         assert "too slow for smooth live video" in notice, notice
         # The median of the predictions so far when the warning was shown.
         assert int(re.search(r"takes about (\d+) ms", notice).group(1)) > 250, notice
@@ -158,9 +159,9 @@ def test_an_insecure_page_says_the_webcam_needs_https(tmp_path):
         page.goto(url.replace("127.0.0.1", "insecure.test") + "/")
         page.evaluate("window.tmbuild.ready")
         assert page.evaluate("window.isSecureContext") is False
-        page.click("#webcam-toggle")
-        page.locator("#error").wait_for()
-        assert page.text_content("#error") == (
+        page.click("tm-webcam .tm-webcam-toggle")
+        page.locator("tm-error").wait_for()
+        assert page.text_content("tm-error") == (
             "The webcam works only on a secure page: open this site over https:// "
             "(or from http://localhost while testing)."
         )

@@ -163,10 +163,10 @@ def test_the_page_shows_hostile_labels_as_text_in_chromium(sites):
         page.goto(url + "/")
         assert page.evaluate("window.tmbuild.ready")["labels"] == LABELS
         page.click(".sample >> nth=0")
-        page.wait_for_selector("#verdict:not(:empty)")
-        verdict = page.text_content("#verdict")
+        page.wait_for_selector("tm-result .verdict:not(:empty)")
+        verdict = page.text_content("tm-result .verdict")
         assert any(verdict in (label, f"Not sure ({label}?)") for label in LABELS), verdict
-        shown = page.eval_on_selector_all("#predictions li", "items => items.length")
+        shown = page.eval_on_selector_all("tm-result li", "items => items.length")
         assert shown == 3  # top_k, each label in its own element
         assert page.title() == TITLE
         assert (dialogs, problems) == ([], [])

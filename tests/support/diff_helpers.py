@@ -15,7 +15,7 @@ from tmbuild.config.load import load_config
 from tmbuild.page.render import builtin_templates_dir
 
 LOGO = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"></svg>\n'
-APP_JS_ADDITION = "\n// A designer's edit.\n" + "console.debug('tmbuild');\n" * 40
+STYLE_ADDITION = "\n/* A designer's edit. */\n" + ".sample { outline: 0; }\n" * 40
 
 
 def run(*args: str):
@@ -29,8 +29,8 @@ def sites_fixture(tmp_path_factory) -> dict[str, Path]:
     cat_bird = write_export(root / "cat-bird", labels=["cat", "bird"])
     templates = root / "templates"
     (templates / "assets").mkdir(parents=True)
-    app_js = (builtin_templates_dir() / "assets" / "app.js").read_text(encoding="utf-8")
-    (templates / "assets" / "app.js").write_text(app_js + APP_JS_ADDITION, encoding="utf-8")
+    style = (builtin_templates_dir() / "assets" / "style.css").read_text(encoding="utf-8")
+    (templates / "assets" / "style.css").write_text(style + STYLE_ADDITION, encoding="utf-8")
     (templates / "assets" / "logo.svg").write_bytes(LOGO)
 
     def site(name: str, export: Path, **overrides) -> Path:

@@ -229,7 +229,7 @@ def classify_first_sample(page_url: str) -> None:
         )
         page.goto(page_url)
         page.evaluate("window.tmbuild.ready")
-        src = page.get_attribute(".sample >> nth=0", "data-src")
+        src = page.get_attribute(".sample >> nth=0", "data-tm-sample")
         assert src.startswith(urlsplit(page_url).path)
         result = page.evaluate(CLASSIFY_SAMPLE, src)
         assert result["top"]["label"] == Path(src).name.split("-")[0], result

@@ -18,16 +18,33 @@ from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.export.read import ImageExport
-from tmbuild.hashes import hashed_name
+from tmbuild.hashes import hashed_name, sri
 from tmbuild.model.kernels import kernels_binary, kernels_refusal, page_uses_kernels
 from tmbuild.model.prepare import ModelFiles, slugify
-from tmbuild.page.render import PAGES, Renderer, is_template
+from tmbuild.page.client import bundle, words
+from tmbuild.page.render import PAGES, Renderer, TemplateError, is_template
 from tmbuild.page.tfjs import RuntimeFile, cdn_url
 
 SAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 MAX_SAMPLES = 24
 
 log = logging.getLogger("tmbuild")
+
+# The formats the page's configuration declares and the engine checks (client/engine.js
+# PLAN_FORMAT, client/kernels.js KERNELS_FORMAT): bumped whenever tmbuild.model.plan's steps or
+# kernels.c's interface change, so that an engine never runs a model it would run wrong.
+PLAN_FORMAT = 1
+KERNELS_FORMAT = 1
+# Words only the templates use: the page's script never needs them.
+TEMPLATE_MESSAGES = {
+    "noscript",
+    "script_failed",
+    "footer_private",
+    "footer_built",
+    "samples_heading",
+}
+# The first line of the page script that `tmbuild init --templates` used to copy.
+_FORMER_ENGINE = "/* tmbuild client: "
 
 # The page's only inline code. Opened from a file, the page's absolute asset URLs point at
 # nothing, so no script file ever runs; this one does, and shows how to serve the page instead.
@@ -37,21 +54,24 @@ log = logging.getLogger("tmbuild")
 # known here.
 OPENED_FROM_FILE_SCRIPT = (
     "(function () {"
-    ' var id = location.protocol === "file:" ? "served-only" : "loading";'
-    " var element = document.getElementById(id);"
-    " if (element) element.hidden = false;"
-    ' if (id === "loading") addEventListener("load", function () {'
+    ' var served = document.getElementById("served-only");'
+    ' var loading = document.querySelectorAll("tm-loading");'
+    " function show(elements, shown) {"
+    " for (var i = 0; i < elements.length; i++) elements[i].hidden = !shown; }"
+    ' if (location.protocol === "file:") { if (served) served.hidden = false; return; }'
+    " show(loading, true);"
+    ' addEventListener("load", function () {'
     ' var failed = document.getElementById("script-failed");'
     " if (window.tmbuild || !failed) return;"
     " failed.hidden = false;"
-    " if (element) element.hidden = true;"
+    " show(loading, false);"
     " });"
     " })();"
 )
 # A single-file build is meant to be opened from disk: it shows the loading bar regardless.
 SINGLE_FILE_SCRIPT = (
-    '(function () { var element = document.getElementById("loading");'
-    " if (element) element.hidden = false; })();"
+    '(function () { var loading = document.querySelectorAll("tm-loading");'
+    " for (var i = 0; i < loading.length; i++) loading[i].hidden = false; })();"
 )
 # Templates write them as `{{ inline_scripts.<name> }}` inside a bare <script> element.
 INLINE_SCRIPTS = {"opened_from_file": OPENED_FROM_FILE_SCRIPT}
@@ -77,8 +97,14 @@ def render_site(
     samples = _samples(config, files)
     renderer = Renderer(config.templates)
 
+    lang, texts = _words(config)
+    formats = {"plan": PLAN_FORMAT} if model.plan else {}
+    if runtime_urls["kernels"]:
+        formats["kernels"] = KERNELS_FORMAT
     context = {
         "site": {"title": config.title, "description": config.description, "base_url": base},
+        "page": {"lang": lang, "dir": words.text_direction(lang)},
+        "messages": texts,
         "model": {
             "name": model.name,
             "labels": export.labels,
@@ -93,17 +119,28 @@ def render_site(
     }
     asset_urls: dict[str, str] = {}
     # Stylesheets and scripts first: the page needs their hashed names.
-    for name in renderer.asset_names():
+    for name in _designer_assets(renderer):
         data = renderer.render(name, context) if is_template(name) else renderer.source_bytes(name)
         path = hashed_name(name, data)
         files[path] = data
         asset_urls[PurePosixPath(name).relative_to("assets").as_posix()] = base + path
+    scripts = {}
+    for entry, name in bundle.ENTRIES.items():
+        data = bundle.bundle(entry)
+        path = "assets/" + hashed_name(name, data)
+        files[path] = data
+        asset_urls[name] = base + path
+        scripts[name.removesuffix(".js")] = {"url": base + path, "integrity": sri(data)}
 
     context["assets"] = asset_urls
-    context["asset"] = lambda name: asset_urls[name]
+    context["asset"] = lambda name: _asset_url(asset_urls, name)
+    context["scripts"] = scripts
     context["preloads"] = _preloads(base, model, runtime_urls)
     context["client_config"] = {
         "version": __version__,
+        "formats": formats,
+        "lang": lang,
+        "messages": {key: text for key, text in texts.items() if key not in TEMPLATE_MESSAGES},
         "model": {
             "url": base + model.model_json_path,
             # The page runs the plan when there is one, and needs no model.json then.
@@ -138,6 +175,59 @@ def render_site(
                 script[:60],
             )
     return files
+
+
+def _words(config: SiteConfig) -> tuple[str, dict[str, str]]:
+    """The page's language and its words: site.yaml `lang:` and `messages:` once it has them."""
+    lang = getattr(config, "lang", None) or words.DEFAULT_LANGUAGE
+    return lang, words.messages(lang, getattr(config, "messages", None))
+
+
+def _designer_assets(renderer: Renderer) -> list[str]:
+    """The templates' assets, after refusing any that would replace tmbuild's client code.
+
+    The engine is package code: a copy in a templates folder would run an old engine against a
+    newer model format after an upgrade.
+    """
+    names = []
+    owned = {f"assets/{name}" for name in (*bundle.ENTRIES.values(), *bundle.client_files())}
+    for name in renderer.asset_names():
+        folder = renderer.override_dir
+        own = folder / name if folder is not None else None
+        if name in owned:
+            raise TemplateError(
+                f"{_shown(own)}: replaces tmbuild's own {PurePosixPath(name).name}, which is not a "
+                "template (the engine ships with tmbuild); remove it, and shape the page with "
+                "index.html and style.css"
+            )
+        former = _FORMER_ENGINE.encode()
+        if own is not None and own.is_file() and own.read_bytes().startswith(former):
+            log.warning(
+                "%s: a copy of tmbuild's former page script, no longer used (the engine now "
+                "ships with tmbuild and is never copied); delete it",
+                _shown(own),
+            )
+            continue
+        names.append(name)
+    return names
+
+
+def _shown(path: Path | None) -> str:
+    if path is None:
+        return "?"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _asset_url(asset_urls: dict[str, str], name: str) -> str:
+    try:
+        return asset_urls[name]
+    except KeyError:
+        hint = " (the page's scripts are now scripts.engine and scripts.page)"
+        hint = hint if name == "app.js" else ""
+        raise TemplateError(f"asset({name!r}): no such file under assets/{hint}") from None
 
 
 _SCRIPT_ELEMENT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
@@ -198,7 +288,7 @@ def _runtime(
 def _preloads(base: str, model: ModelFiles, runtime: dict) -> list[dict]:
     """What every visit downloads, whichever backend the page picks: fetched from the start.
 
-    Without hints, the downloads form a chain (page, then app.js, then the runtime, then the
+    Without hints, the downloads form a chain (page, then the engine, then the runtime, then the
     model once a backend has started). Each hint matches the request the page makes later
     (CORS mode, same integrity), so the browser hands over the preloaded response.
     """

@@ -24,9 +24,10 @@ PAGE = "index.html"
 _CONFIG_BLOCK = re.compile(
     r'(<script type="application/json" id="tmbuild-config">)(.*?)(</script>)', re.DOTALL
 )
-_PRELOAD = re.compile(r'<link rel="preload" [^>]*>\n?')
+_PRELOAD = re.compile(r'<link rel="(?:module)?preload" [^>]*>\n?')
 _STYLESHEET = re.compile(r'<link rel="stylesheet" href="([^"]+)"\s*/?>')
-_SCRIPT = re.compile(r'<script src="([^"]+)"></script>')
+# The engine and the page's elements are modules: inline modules run from a file as well.
+_SCRIPT = re.compile(r'<script (type="module" )?src="([^"]+)"[^>]*></script>')
 # Threads need cross-origin isolation, which a page opened from a file never has, so the
 # threaded binary is never fetched; TensorFlow.js still wants a URL for it.
 _THREADED_WASM = "tfjs-backend-wasm-threaded-simd.wasm"
@@ -51,7 +52,14 @@ def single_file_page(files: dict[str, bytes], model: ModelFiles, base_url: str) 
 
     html = _PRELOAD.sub("", html)  # everything is inside already
     html = _STYLESHEET.sub(lambda m: "<style>" + _text(files, urls, m[1]) + "</style>", html)
-    html = _SCRIPT.sub(lambda m: "<script>" + _script_text(files, urls, m[1]) + "</script>", html)
+    html = _SCRIPT.sub(
+        lambda m: (
+            f"<script {m[1] or ''}>".replace(" >", ">")
+            + _script_text(files, urls, m[2])
+            + "</script>"
+        ),
+        html,
+    )
     # Whatever else points at a file of the site (the icon, sample images) becomes a data: URL.
     for url in sorted(urls, key=len, reverse=True):
         if f'"{url}"' in html:

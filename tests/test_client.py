@@ -1,0 +1,126 @@
+"""The client code: bundled from its modules, apart from the templates, in one message table."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+
+import pytest
+from conftest import ROOT
+
+from tmbuild.build import build
+from tmbuild.config.load import load_config
+from tmbuild.errors import TmbuildError
+from tmbuild.hashes import sri
+from tmbuild.page import assemble
+from tmbuild.page.client import bundle, words
+from tmbuild.page.render import builtin_templates_dir
+from tmbuild.scaffold import scaffold
+
+CLIENT = bundle.CLIENT_DIR
+ENGINE_MODULES = ["engine.js", "errors.js", "image.js", "kernels.js", "runtime.js",
+                  "tfrunner.js", "webcam.js", "weights.js"]  # fmt: skip
+
+
+def _build(tmp_path, templates=None):
+    config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
+    build(replace(config, templates=templates))
+    return tmp_path / "dist"
+
+
+def test_each_entry_bundles_its_modules_and_no_other():
+    engine = bundle.bundle("engine.js").decode()
+    page = bundle.bundle("page.js").decode()
+    for name in ENGINE_MODULES:
+        assert f"{name}" in engine.splitlines()[0]
+        assert name not in page.splitlines()[0]
+    # Only the entry's own exports remain: the API.
+    exports = re.findall(r"^export (?:const|class|function) (\w+)", engine, re.MULTILINE)
+    assert exports == ["ENGINE_API", "PLAN_FORMAT", "Classifier", "createClassifier", "pageConfig"]
+    assert not re.search(r"^import\b", engine + page, re.MULTILINE)
+    every = {path.name for path in CLIENT.glob("*.js")}
+    assert every == set(ENGINE_MODULES) | {n for n in every if n.startswith("page")}
+
+
+def test_no_module_is_much_over_400_lines():
+    for path in CLIENT.glob("*.js"):
+        assert len(path.read_text().splitlines()) <= 420, path.name
+
+
+def test_the_formats_the_page_declares_are_the_engines():
+    engine = (CLIENT / "engine.js").read_text()
+    kernels = (CLIENT / "kernels.js").read_text()
+    assert f"export const PLAN_FORMAT = {assemble.PLAN_FORMAT};" in engine
+    assert f"export const KERNELS_FORMAT = {assemble.KERNELS_FORMAT};" in kernels
+
+
+def test_every_language_has_every_message_with_its_placeholders():
+    table = words.message_table()
+    assert set(table) >= {"en", "es", "pt", "fr", "de", "ko", "ja"}
+    for lang, texts in table.items():
+        assert list(texts) == list(table["en"]), lang
+        for key, text in texts.items():
+            wanted = set(re.findall(r"\{\w+\}", table["en"][key]))
+            assert set(re.findall(r"\{\w+\}", text)) == wanted, (lang, key)
+
+
+def test_messages_fall_back_by_language_then_on_english():
+    assert words.messages("pt-BR")["retry"] == "Tentar novamente"
+    assert words.messages("xx")["retry"] == "Retry"
+    assert words.messages("ko", {"retry": "다시"})["retry"] == "다시"
+    assert words.text_direction("ar") == "rtl" and words.text_direction("ko") == "ltr"
+
+
+def test_every_message_is_used_and_every_word_shown_comes_from_the_table():
+    used = set()
+    for path in CLIENT.glob("page*.js"):
+        used |= set(re.findall(r'"(\w+)"', path.read_text()))
+    for path in builtin_templates_dir().glob("*.html"):
+        used |= set(re.findall(r"messages\.(\w+)", path.read_text()))
+    dynamic = {"runs_on_webgl", "runs_on_wasm", "runs_on_cpu"}  # t("runs_on_" + backend)
+    assert set(words.message_table()["en"]) - used - dynamic == set()
+    # The engine says nothing to visitors: none of the table's words are in it.
+    literals = " | ".join(re.findall(r'"((?:[^"\\\n]|\\.)*)"', bundle.bundle("engine.js").decode()))
+    for text in words.message_table()["en"].values():
+        longest = max(text.split("{"), key=len)[:24]
+        assert longest not in literals, text
+
+
+def test_the_page_loads_its_scripts_by_hashed_name_with_integrity(tmp_path):
+    site = _build(tmp_path)
+    html = (site / "index.html").read_text()
+    for name in ("engine", "page"):
+        [path] = (site / "assets").glob(f"{name}.*.js")
+        integrity = sri(path.read_bytes())
+        assert f'<script type="module" src="/assets/{path.name}" integrity="{integrity}"' in html
+    assert '<link rel="modulepreload" href="/assets/engine.' in html
+    assert not list((site / "assets").glob("app.*"))
+
+
+@pytest.mark.parametrize("name", ["engine.js", "page.js", "kernels.js", "messages.json"])
+def test_a_template_cannot_replace_the_engine(tmp_path, name):
+    templates = tmp_path / "templates"
+    (templates / "assets").mkdir(parents=True)
+    (templates / "assets" / name).write_text("// mine\n")
+    with pytest.raises(TmbuildError, match=rf"templates/assets/{re.escape(name)}: replaces "):
+        _build(tmp_path, templates)
+
+
+def test_a_copy_of_the_former_page_script_is_named_and_left_out(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("tmbuild"), "propagate", True)
+    templates = tmp_path / "templates"
+    (templates / "assets").mkdir(parents=True)
+    (templates / "assets" / "app.js").write_text("/* tmbuild client: loads the model */\n")
+    with caplog.at_level(logging.WARNING, logger="tmbuild"):
+        site = _build(tmp_path, templates)
+    [warning] = {r.getMessage() for r in caplog.records if r.levelno == logging.WARNING}
+    assert "templates/assets/app.js: a copy of tmbuild's former page script" in warning
+    assert not list((site / "assets").glob("app.*"))
+
+
+def test_init_templates_copies_no_client_code(tmp_path):
+    scaffold(tmp_path / "site", templates=True)
+    copied = {path.name for path in (tmp_path / "site" / "templates").rglob("*") if path.is_file()}
+    assert copied & {*bundle.client_files(), "app.js"} == set()
+    assert {name for name in copied if name.endswith(".js")} == {"sw.js"}

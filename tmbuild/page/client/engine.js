@@ -1,0 +1,293 @@
+/* tmbuild's engine: loads a Teachable Machine image model built by tmbuild and classifies
+ * images exactly as Teachable Machine does, on tmbuild's WASM kernels or on the pinned
+ * TensorFlow.js runtime. It has no words for visitors and touches no element of the page.
+ *
+ *   import { createClassifier } from "./engine.js";
+ *   const classifier = createClassifier(config);   // the page's tmbuild-config JSON
+ *   classifier.addEventListener("progress", (e) => bar.value = e.detail.fraction);
+ *   const info = await classifier.ready;            // {backend, runner, labels, ...}
+ *   const result = await classifier.classify(img);  // {top, status, predictions}
+ *   await classifier.webcam.start();                // results arrive as "result" events
+ *
+ * Events (CustomEvent, on the classifier): loading, progress {fraction, loadedBytes,
+ * totalBytes}, warming, backend {backend}, ready {info}, result {result, source}, webcam
+ * {running, stream, facingMode, mirrored}, slow {medianMs}, error {during: "load" | "webcam",
+ * code, error}. A page with a <script type="application/json" id="tmbuild-config"> gets its
+ * classifier made and started when this module runs, as `window.tmbuild`, and a
+ * `tmbuild:ready` event on window when it is ready. */
+
+import { FileError, FormatError } from "./errors.js";
+import { KERNELS_FORMAT, fillWeights, kernelsRunner, startKernels } from "./kernels.js";
+import { BACKEND_ROLES, backendCandidates, chooseBackend, hasWasmSimd, loadRoles,
+  preloadWasmBinary } from "./runtime.js";
+import { checkDecoded, cropToSquare } from "./image.js";
+import { preparePlan, tensorFlowRunner } from "./tfrunner.js";
+import { createWebcam } from "./webcam.js";
+import { decodeWeights, embeddedModel, embeddedWeights, fetchShards } from "./weights.js";
+
+// The version of this API; the formats of the build's plan (tmbuild.model.plan) and of the
+// kernels' interface that this engine runs. A page built for other formats is refused.
+export const ENGINE_API = 1;
+export const PLAN_FORMAT = 1;
+export { KERNELS_FORMAT };
+
+export class Classifier extends EventTarget {
+  constructor(config, options = {}) {
+    super();
+    this.config = config;
+    this.labels = config.model.labels.slice();
+    this.backend = null;
+    this.state = "idle"; // of the current attempt: loading, ready or failed
+    this.error = null;
+    this.progress = 0;
+    this.info = null;
+    this.ready = null;
+    this.marks = Boolean(options.marks); // performance marks, for the page's own classifier
+    this.model = null; // { classify(canvas) → probabilities, warmUp() → its ms, dispose() }
+    this.onKernels = false; // the plan runs on tmbuild's kernels, without TensorFlow.js
+    this.weightsLoad = null; // with a plan, the weights download while the runtime loads
+    this.kernelsLoad = null;
+    this.firstPrediction = true;
+    this.webcam = createWebcam(this, config.classifier);
+    // Methods that work unbound too, as the plain functions of window.tmbuild always have.
+    for (const name of ["classify", "predict", "retry", "dispose"]) {
+      this[name] = this[name].bind(this);
+    }
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  // Start loading (again, after a failure); `ready` is the promise of the current attempt.
+  start() {
+    this.state = "loading";
+    this.error = null;
+    this.progress = 0;
+    this.ready = this.load();
+    this.emit("loading", {});
+    this.ready.then((info) => {
+      this.state = "ready";
+      this.info = info;
+      this.emit("ready", { info });
+    }, (error) => {
+      this.state = "failed";
+      this.error = error;
+      this.emit("error", { during: "load", code: error.code || "start", error });
+    });
+    return this.ready;
+  }
+
+  // A new attempt once the current one has failed; otherwise the current one.
+  retry() {
+    return this.state === "failed" || this.state === "idle" ? this.start() : this.ready;
+  }
+
+  // Classify an <img> (decoded), <video> (playing), <canvas>, ImageBitmap or ImageData;
+  // resolves to {top, status, predictions} and dispatches it as a "result" event.
+  async classify(source, options) {
+    const result = await this.predict(source, options);
+    this.announce(result, (options && options.source) || "classify");
+    return result;
+  }
+
+  async predict(source, options) {
+    await this.ready;
+    checkDecoded(source);
+    const flipped = Boolean(options && options.flipped);
+    const size = this.config.model.imageSize;
+    const probabilities = await this.model.classify(cropToSquare(source, size, flipped));
+    if (this.firstPrediction) {
+      this.firstPrediction = false;
+      if (this.marks) performance.mark("tmbuild:first-prediction");
+    }
+    return this.rank(probabilities);
+  }
+
+  announce(result, source) {
+    this.emit("result", { result, source });
+  }
+
+  rank(probabilities) {
+    const settings = this.config.classifier;
+    const predictions = this.labels.map((label, index) => ({ label,
+      probability: probabilities[index] }));
+    predictions.sort((a, b) => b.probability - a.probability);
+    const top = predictions[0];
+    const gap = top.probability - (predictions[1] ? predictions[1].probability : 0);
+    const confident = top.probability >= settings.threshold && gap >= settings.minGap;
+    return { top, status: confident ? "confident" : "uncertain", predictions };
+  }
+
+  dispose() {
+    this.webcam.stop();
+    if (this.model) this.model.dispose();
+    this.model = null;
+  }
+
+  // One attempt; everything it got right (scripts, the backend) is kept for the next one.
+  async load() {
+    const config = this.config;
+    checkFormats(config);
+    if (location.protocol === "file:" && !config.singleFile) {
+      throw new FileError("this page was opened from a file; serve it over HTTP");
+    }
+    const started = performance.now();
+    const weights = this.startWeightsLoad();
+    const kernels = this.startKernelsLoad();
+    // Without the kernels, core (and layers, for a model without a plan) download while the
+    // engine picks a backend; the first choice's bundles then run after them. With them,
+    // TensorFlow.js is only needed where the kernels cannot run.
+    const runtime = kernels ? null : loadRoles(config.runtime, ["core", "layers"]);
+    const candidates = this.backend ? [] : backendCandidates(config.runtime,
+      config.classifier.backend);
+    let runner = null;
+    if (kernels && (this.onKernels || candidates[0] === "wasm")) {
+      runner = await this.startKernelsRunner(kernels, weights);
+      if (runner && !this.onKernels) {
+        this.onKernels = true;
+        this.setBackend("wasm");
+      }
+    }
+    if (!runner) {
+      runner = await this.startTensorFlow(runtime || loadRoles(config.runtime,
+        ["core", "layers"]), candidates, weights);
+    }
+    this.model = runner;
+    const loadMs = performance.now() - started;
+    if (this.marks) performance.mark("tmbuild:model-loaded");
+    this.emit("warming", {});
+    const warmupMs = await runner.warmUp(); // on the kernels, what ran before the weights came
+    if (this.marks) performance.mark("tmbuild:warmed-up");
+    return { backend: this.backend, runner: this.onKernels ? "kernels" : "tensorflow",
+      labels: this.labels.slice(), imageSize: config.model.imageSize, loadMs, warmupMs,
+      modelBytes: config.model.bytes, engine: ENGINE_API };
+  }
+
+  setBackend(name) {
+    this.backend = name;
+    this.emit("backend", { backend: name, requested: this.config.classifier.backend });
+  }
+
+  reportProgress(fraction) {
+    this.progress = fraction;
+    const total = this.config.model.bytes;
+    this.emit("progress", { fraction, loadedBytes: Math.round(fraction * total),
+      totalBytes: total });
+  }
+
+  startWeightsLoad() {
+    const model = this.config.model;
+    if (!model.plan || model.embedded) return null;
+    if (!this.weightsLoad) {
+      this.weightsLoad = fetchShards(model.shards, model.weightBytes,
+        (fraction) => this.reportProgress(fraction))
+        .then((buffer) => decodeWeights(model.plan.weights, buffer));
+      this.weightsLoad.catch(() => { this.weightsLoad = null; }); // a retry downloads again
+    }
+    return this.weightsLoad;
+  }
+
+  startKernelsLoad() {
+    const config = this.config;
+    if (!config.runtime.kernels || !config.model.plan || !hasWasmSimd()) return null;
+    if (!this.kernelsLoad) {
+      this.kernelsLoad = startKernels(config.runtime.kernels, config.model.plan, config.model);
+      this.kernelsLoad.catch(() => { this.kernelsLoad = null; }); // a retry tries again
+    }
+    return this.kernelsLoad;
+  }
+
+  // The plan's weights, decoded: this attempt's download (started first thing), or inside
+  // the page.
+  async planWeights(download) {
+    const model = this.config.model;
+    if (!model.embedded) return download;
+    return decodeWeights(model.plan.weights, await embeddedWeights(embeddedModel(model.embedded)));
+  }
+
+  // The plan on tmbuild's kernels, or null (and why, in the console) when they do not start
+  // here: a browser that refuses the module falls back on TensorFlow.js's backends.
+  async startKernelsRunner(kernels, download) {
+    let layout;
+    try {
+      layout = await kernels;
+    } catch (error) {
+      console.warn("tmbuild: the WebAssembly kernels did not start (" + error.message +
+        "); using TensorFlow.js");
+      return null;
+    }
+    fillWeights(layout, await this.planWeights(download));
+    return kernelsRunner(layout);
+  }
+
+  // TensorFlow.js core, its backend and the model.
+  async startTensorFlow(runtime, candidates, download) {
+    const config = this.config;
+    if (candidates[0] === "wasm" && typeof WebAssembly === "object") {
+      preloadWasmBinary(config.runtime);
+    }
+    await Promise.all([runtime, loadRoles(config.runtime, BACKEND_ROLES[candidates[0]] || [])]);
+    if (!this.backend) this.setBackend(await chooseBackend(config.runtime, candidates));
+    return tensorFlowRunner(await this.loadTensorFlowModel(download), config.model);
+  }
+
+  // The model on TensorFlow.js: the plan on its ops, or tf-layers and model.json.
+  async loadTensorFlowModel(download) {
+    const model = this.config.model;
+    if (model.plan) return preparePlan(model.plan, await this.planWeights(download));
+    if (model.embedded) {
+      const embedded = embeddedModel(model.embedded);
+      return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: embedded.modelTopology,
+        weightSpecs: embedded.weightSpecs, weightData: await embeddedWeights(embedded) }));
+    }
+    try {
+      return await tf.loadLayersModel(model.url, {
+        onProgress: (fraction) => this.reportProgress(fraction),
+      });
+    } catch (error) {
+      const failure = new Error(error.message);
+      failure.code = "download";
+      throw failure;
+    }
+  }
+}
+
+// A page built by another tmbuild may carry a plan or kernels this engine cannot run: say so
+// instead of running them wrong.
+function checkFormats(config) {
+  const formats = config.formats || {};
+  const wanted = [["plan", formats.plan, PLAN_FORMAT], ["kernels", formats.kernels,
+    KERNELS_FORMAT]];
+  for (const [what, built, known] of wanted) {
+    if (built !== undefined && built !== known) {
+      throw new FormatError("the page was built with " + what + " format " + built + " (tmbuild " +
+        config.version + "); this engine runs " + what + " format " + known +
+        ": rebuild the site with the tmbuild that made this engine");
+    }
+  }
+}
+
+// A classifier for `config` (the JSON of a page's tmbuild-config block), loading at once.
+export function createClassifier(config, options) {
+  const classifier = new Classifier(config, options);
+  classifier.start();
+  return classifier;
+}
+
+// The configuration a built page carries, or null.
+export function pageConfig(root = document) {
+  const element = root.getElementById("tmbuild-config");
+  return element ? JSON.parse(element.textContent) : null;
+}
+
+// The page's own classifier: `window.tmbuild`, as pages, tests and `tmbuild eval` use it.
+const config = typeof document === "object" ? pageConfig() : null;
+if (config && !window.tmbuild) {
+  const classifier = createClassifier(config, { marks: true });
+  window.tmbuild = classifier;
+  classifier.addEventListener("ready", (event) => {
+    window.dispatchEvent(new CustomEvent("tmbuild:ready", { detail: event.detail.info }));
+  });
+  window.dispatchEvent(new CustomEvent("tmbuild:classifier", { detail: classifier }));
+}

@@ -1,0 +1,48 @@
+/* <tm-result>: the verdict and the top predictions of every result, as bars whose colours are
+ * CSS custom properties (--tm-bar, --tm-bar-confident, --tm-bar-uncertain, --tm-track). */
+
+import { TmElement, config, formatPercent, make, t } from "./page-context.js";
+
+export function clearResults() {
+  for (const result of document.querySelectorAll("tm-result")) result.clear();
+}
+
+export class TmResult extends TmElement {
+  make() {
+    this.append(make("p", { class: "verdict" }), make("ol", { class: "predictions" }));
+  }
+
+  attach(classifier, on) {
+    on("result", (event) => this.show(event.detail.result));
+  }
+
+  // How many predictions: the element's top-k attribute, else the site's classifier.top_k.
+  get topK() {
+    const own = parseInt(this.getAttribute("top-k"), 10);
+    return own >= 0 ? own : config.classifier.topK;
+  }
+
+  clear() {
+    this.removeAttribute("status");
+    this.querySelector(".verdict").textContent = "";
+    this.querySelector(".predictions").replaceChildren();
+  }
+
+  show(result) {
+    this.setAttribute("status", result.status);
+    const verdict = this.querySelector(".verdict");
+    verdict.className = "verdict " + result.status;
+    verdict.textContent = result.status === "confident" ? result.top.label
+      : t("not_sure", { label: result.top.label });
+    this.querySelector(".predictions").replaceChildren(...result.predictions.slice(0, this.topK)
+      .map((p) => {
+        const fill = make("span", { class: "fill" });
+        fill.style.setProperty("--tm-probability", p.probability);
+        const bar = make("span", { class: "bar", role: "meter", "aria-valuemin": "0",
+          "aria-valuemax": "1", "aria-valuenow": String(p.probability),
+          "aria-label": p.label }, fill);
+        return make("li", {}, make("span", { class: "label", text: p.label }), bar,
+          make("span", { class: "percent", text: formatPercent(p.probability) }));
+      }));
+  }
+}

@@ -1,0 +1,110 @@
+/* The model on TensorFlow.js: the build's plan on its fused ops, or tf-layers and model.json
+ * for a model without a plan. `tf` is the global the runtime's scripts define. */
+
+import { foldBatchNorm } from "./weights.js";
+
+// Functional ops only: the core bundle alone does not register the chained tensor methods.
+function toInput(canvas, grayscale) {
+  let image = tf.cast(tf.browser.fromPixels(canvas), "float32");
+  if (grayscale) {
+    // Teachable Machine's luma weights for its grayscale models.
+    image = tf.sum(tf.mul(image, tf.tensor1d([0.2989, 0.587, 0.114])), -1, true);
+  }
+  return tf.expandDims(tf.sub(tf.div(image, 127), 1), 0);
+}
+
+// Tensors for each step, made once; the runner then only calls ops.
+export function preparePlan(plan, weights) {
+  const tensors = [];
+  const tensor = (name) => {
+    const weight = weights.get(name);
+    const made = tf.tensor(weight.values, weight.shape);
+    tensors.push(made);
+    return made;
+  };
+  const steps = plan.steps.map((step) => {
+    const prepared = Object.assign({}, step);
+    if (step.batchnorm) {
+      const folded = foldBatchNorm(step, weights);
+      prepared.kernel = tf.tensor(folded.kernel.values, folded.kernel.shape);
+      prepared.bias = tf.tensor(folded.bias.values, folded.bias.shape);
+      tensors.push(prepared.kernel, prepared.bias);
+    } else if (step.kernel) {
+      prepared.kernel = tensor(step.kernel);
+      if (step.bias) prepared.bias = tensor(step.bias);
+    }
+    if (step.op === "batchnorm") {
+      for (const key of ["gamma", "beta", "mean", "variance"]) {
+        if (step[key]) prepared[key] = tensor(step[key]);
+      }
+    }
+    if (step.op === "pad") prepared.padding = [[0, 0], ...step.padding, [0, 0]];
+    return prepared;
+  });
+  return {
+    predict: (input) => runPlan(steps, plan.output, input),
+    dispose: () => tensors.forEach((t) => t.dispose()),
+  };
+}
+
+function runStep(step, inputs) {
+  const [x, y] = inputs;
+  const activation = step.activation || "linear";
+  switch (step.op) {
+    case "conv":
+      return tf.fused.conv2d({ x, filter: step.kernel, strides: step.strides, pad: step.pad,
+        dilations: step.dilations, bias: step.bias, activation });
+    case "depthwise":
+      return tf.fused.depthwiseConv2d({ x, filter: step.kernel, strides: step.strides,
+        pad: step.pad, dilations: step.dilations, bias: step.bias, activation });
+    case "dense":
+      return tf.fused.matMul({ a: x, b: step.kernel, bias: step.bias, activation });
+    case "batchnorm":
+      return tf.batchNorm(x, step.mean, step.variance, step.beta, step.gamma, step.epsilon);
+    case "activation": // one of tmbuild.plan's STANDALONE_ACTIVATIONS, each a tf op
+      return tf[step.activation](x);
+    case "pad":
+      return tf.pad(x, step.padding);
+    case "add":
+      return tf.add(x, y);
+    case "mean":
+      return tf.mean(x, [1, 2]);
+    case "flatten":
+      return tf.reshape(x, [x.shape[0], -1]);
+    default:
+      throw new Error("unknown step " + step.op);
+  }
+}
+
+// Value 0 is the input batch; step i makes value i + 1 and frees what no later step reads.
+function runPlan(steps, output, input) {
+  const values = [input];
+  steps.forEach((step) => {
+    values.push(runStep(step, step.in.map((index) => values[index])));
+    if (step.free) step.free.forEach((index) => values[index].dispose());
+  });
+  return values[output];
+}
+
+export function tensorFlowRunner(layers, model) {
+  const size = model.imageSize;
+  const channels = model.grayscale ? 1 : 3;
+  return {
+    async classify(canvas) {
+      const output = tf.tidy(() => layers.predict(toInput(canvas, model.grayscale)));
+      try {
+        return Array.from(await output.data());
+      } finally {
+        output.dispose();
+      }
+    },
+    async warmUp() {
+      const started = performance.now();
+      const warm = tf.tidy(() => layers.predict(tf.zeros([1, size, size, channels])));
+      await warm.data();
+      warm.dispose();
+      return performance.now() - started;
+    },
+    dispose: () => layers.dispose(),
+  };
+}

@@ -1,0 +1,40 @@
+"""The words of the page: messages.json, one table of every word a visitor reads, by language."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+from tmbuild.page.client.bundle import CLIENT_DIR
+
+DEFAULT_LANGUAGE = "en"
+RIGHT_TO_LEFT = {"ar", "fa", "he", "ur", "yi"}
+
+
+@cache
+def message_table() -> dict[str, dict[str, str]]:
+    """Every built-in language's messages, by language and key (en has every key)."""
+    return json.loads((CLIENT_DIR / "messages.json").read_text(encoding="utf-8"))
+
+
+def languages() -> list[str]:
+    return sorted(message_table())
+
+
+def messages(lang: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The words of a page in `lang`: English, then the language's own, then the overrides.
+
+    A regional tag falls back on its language (`pt-BR` reads `pt`), and any key a table lacks
+    on English, so a page never shows a key's name.
+    """
+    table = message_table()
+    words = dict(table[DEFAULT_LANGUAGE])
+    base = lang.split("-")[0].lower()
+    words.update(table.get(base, {}))
+    words.update(table.get(lang, {}))
+    words.update(overrides or {})
+    return words
+
+
+def text_direction(lang: str) -> str:
+    return "rtl" if lang.split("-")[0].lower() in RIGHT_TO_LEFT else "ltr"
