@@ -142,9 +142,22 @@ COUNT_WEBGL_CONTEXTS = """(() => {
 })();"""
 
 
-def test_a_returning_visitor_skips_the_webgl_check(example_site):
-    # The check creates a WebGL context (~20-40 ms with SwiftShader); its answer is kept.
+def test_the_kernels_need_no_webgl_check(example_site):
+    # `auto` takes tmbuild's kernels wherever WASM has SIMD, whatever WebGL says: no context.
     with serve_site(example_site) as url, chromium() as context:
+        context.add_init_script(COUNT_WEBGL_CONTEXTS)
+        page = context.new_page()
+        page.goto(url + "/")
+        assert page.evaluate("window.tmbuild.ready")["runner"] == "kernels"
+        assert page.evaluate("window.webglContexts") == 0
+
+
+def test_a_returning_visitor_skips_the_webgl_check(tmp_path):
+    # Without the kernels, the check creates a WebGL context (~20-40 ms with SwiftShader); its
+    # answer is kept.
+    config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
+    build(replace(config, runtime=replace(config.runtime, kernels=False)))
+    with serve_site(tmp_path / "dist") as url, chromium() as context:
         context.add_init_script(COUNT_WEBGL_CONTEXTS)
         page = context.new_page()
         page.goto(url + "/")

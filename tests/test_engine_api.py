@@ -1,4 +1,8 @@
-"""The engine's JavaScript API on a bare page that has none of the default page's elements."""
+"""The engine's JavaScript API on a bare page that has none of the default page's elements.
+
+Also `backend: auto` (issue 16, item 7): tmbuild's WASM kernels wherever the browser has WASM
+SIMD, whatever WebGL claims, and TensorFlow.js downloaded only where the page needs it.
+"""
 
 from __future__ import annotations
 
@@ -145,3 +149,42 @@ def test_a_plan_format_the_engine_does_not_know_is_refused(tmp_path):
         details = page.text_content("tm-load-error .tm-details-text")
         assert details.startswith("the page was built with plan format 2"), details
         assert not page.is_visible("tm-loading")
+
+
+# What a browser on a machine with a GPU (or WebKit, on any machine) says about WebGL.
+CLAIMS_A_GPU = """(() => {
+  for (const type of [WebGLRenderingContext, WebGL2RenderingContext]) {
+    const getParameter = type.prototype.getParameter;
+    type.prototype.getParameter = function (name) {
+      return name === 0x9246 ? "Apple GPU" : getParameter.call(this, name);  // UNMASKED_RENDERER
+    };
+  }
+})();"""
+NO_WASM_SIMD = """(() => {
+  const validate = WebAssembly.validate;
+  WebAssembly.validate = (bytes) => !Array.from(new Uint8Array(bytes)).includes(253)
+    && validate(bytes);  // 0xfd: the SIMD prefix
+})();"""
+
+
+@pytest.mark.parametrize(
+    ("simd", "backend", "downloads_tensorflow"),
+    [(True, "wasm", False), (False, "webgl", True)],
+    ids=["simd", "no-simd"],
+)
+def test_auto_takes_the_kernels_wherever_wasm_has_simd(
+    tmp_path, simd, backend, downloads_tensorflow
+):
+    site = _build(tmp_path)
+    with serve_site(site) as url, chromium() as context:
+        page = context.new_page()
+        page.add_init_script(CLAIMS_A_GPU)
+        if not simd:
+            page.add_init_script(NO_WASM_SIMD)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url + "/")
+        info = page.evaluate("window.tmbuild.ready")
+        assert info["backend"] == backend
+        assert info["runner"] == ("kernels" if simd else "tensorflow")
+        assert any("/assets/tfjs/" in url for url in requested) == downloads_tensorflow

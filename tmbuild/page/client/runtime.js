@@ -95,15 +95,22 @@ export function hasWasmSimd() {
   }
 }
 
-// Preference order for `backend: auto`: WebGL only when hardware-accelerated, since a
-// software WebGL (SwiftShader, llvmpipe) is slower than WASM; plain CPU as the last resort.
+// Preference order for `backend: auto`. Where the page carries tmbuild's kernels and the
+// browser has WASM SIMD (every current engine), WASM first, whatever WebGL claims: the kernels
+// beat software WebGL 6–10× and never pay WebGL's shader compilation (seconds, cold), and
+// WebKit names "Apple GPU" even without one. Otherwise WebGL when hardware-accelerated, since
+// a software WebGL (SwiftShader, llvmpipe) is slower than WASM; plain CPU as the last resort.
 export function backendCandidates(runtime, requested) {
   if (requested !== "auto") return [requested];
-  const gl = rememberedWebglInfo();
   const order = [];
-  if (gl.available && !gl.software) order.push("webgl");
-  order.push("wasm");
-  if (gl.available && gl.software) order.push("webgl");
+  if (runtime.kernels && hasWasmSimd()) {
+    order.push("wasm", "webgl"); // WebGL only if the kernels and TensorFlow.js's WASM fail
+  } else {
+    const gl = rememberedWebglInfo();
+    if (gl.available && !gl.software) order.push("webgl");
+    order.push("wasm");
+    if (gl.available && gl.software) order.push("webgl");
+  }
   order.push("cpu");
   const hasRole = (role) => runtime.scripts.some((s) => s.role === role);
   return order.filter((name) => hasRole(name) || name === "cpu");
