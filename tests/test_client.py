@@ -124,3 +124,55 @@ def test_init_templates_copies_no_client_code(tmp_path):
     copied = {path.name for path in (tmp_path / "site" / "templates").rglob("*") if path.is_file()}
     assert copied & {*bundle.client_files(), "app.js"} == set()
     assert {name for name in copied if name.endswith(".js")} == {"sw.js"}
+
+
+def _warnings(caplog) -> list[str]:
+    # A set first: after the CLI tests have set up the tmbuild logger, a record can arrive twice.
+    return sorted({r.getMessage() for r in caplog.records if r.levelno == logging.WARNING})
+
+
+def test_the_default_page_keeps_its_contract(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("tmbuild"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="tmbuild"):
+        _build(tmp_path)
+    assert _warnings(caplog) == []
+
+
+def test_a_template_that_breaks_the_contract_is_warned_about_part_by_part(
+    tmp_path, caplog, monkeypatch
+):
+    monkeypatch.setattr(logging.getLogger("tmbuild"), "propagate", True)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "index.html").write_text(
+        '{% extends "base.html" %}{% block main %}<tm-upload></tm-upload>'
+        '<tm-reslt></tm-reslt><p id="verdict"></p>{% endblock %}'
+    )
+    with caplog.at_level(logging.WARNING, logger="tmbuild"):
+        _build(tmp_path, templates)
+    shown = str(templates / "index.html")
+    assert _warnings(caplog) == [
+        f"{shown}: <tm-reslt> is not one of tmbuild's elements (tm-loading, tm-load-error, "
+        "tm-backend, tm-error, tm-notice, tm-upload, tm-webcam, tm-preview, tm-result, "
+        "tm-offline); it shows nothing",
+        f"{shown}: has no <tm-result>: results are shown nowhere on the page",
+        f'{shown}: id="verdict" is from tmbuild\'s former page script and is no longer filled '
+        "in; use <tm-result> (the verdict and the bars)",
+    ]
+
+
+def test_a_page_without_the_engine_is_warned_about(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("tmbuild"), "propagate", True)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "index.html").write_text("<!doctype html><tm-result></tm-result>\n")
+    with caplog.at_level(logging.WARNING, logger="tmbuild"):
+        _build(tmp_path, templates)
+    shown = str(templates / "index.html")
+    assert _warnings(caplog) == [
+        f"{shown}: does not load the engine ({{{{ scripts.engine.url }}}}): nothing classifies",
+        f'{shown}: has no <script type="application/json" id="tmbuild-config"> '
+        "({{ client_config | json_script }}): the classifier cannot start",
+        f"{shown}: uses <tm-result> but does not load the page's elements "
+        "({{ scripts.page.url }}): they stay empty",
+    ]

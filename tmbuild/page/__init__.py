@@ -4,6 +4,7 @@
 - client: the engine and the page's elements (JavaScript, never templates), and their words
   - bundle: an entry and the modules it imports, joined into one ES module
   - words: the page's words from messages.json, by language
+- contract: `contract_warnings`, what in a rendered page would not work
 - render: the Jinja2 templates, the designer's first, then the built-in ones (templates/)
 - tfjs: the pinned TensorFlow.js files, fetched once and verified
 - offline: the service worker of `offline: true`

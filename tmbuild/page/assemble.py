@@ -22,6 +22,7 @@ from tmbuild.hashes import hashed_name, sri
 from tmbuild.model.kernels import kernels_binary, kernels_refusal, page_uses_kernels
 from tmbuild.model.prepare import ModelFiles, slugify
 from tmbuild.page.client import bundle, words
+from tmbuild.page.contract import contract_warnings
 from tmbuild.page.render import PAGES, Renderer, TemplateError, is_template
 from tmbuild.page.tfjs import RuntimeFile, cdn_url
 
@@ -167,6 +168,9 @@ def render_site(
     }
     for page in PAGES:
         files[page] = renderer.render(page, context)
+        where = _template_shown(renderer, page)
+        for warning in contract_warnings(files[page].decode("utf-8"), scripts):
+            log.warning("%s: %s", where, warning)
         for script in blocked_inline_scripts(files[page].decode("utf-8")):
             log.warning(
                 "%s: the Content-Security-Policy tmbuild writes blocks the inline script %r; "
@@ -210,6 +214,12 @@ def _designer_assets(renderer: Renderer) -> list[str]:
             continue
         names.append(name)
     return names
+
+
+def _template_shown(renderer: Renderer, name: str) -> str:
+    """A page template as the designer knows it: their file, or the built-in one's name."""
+    own = renderer.override_dir / name if renderer.override_dir is not None else None
+    return _shown(own) if own is not None and own.is_file() else name
 
 
 def _shown(path: Path | None) -> str:
