@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tmbuild.config.schema import BACKENDS
 from tmbuild.errors import RuntimeFilesError
 from tmbuild.page import tfjs as runtime
 from tmbuild.page.tfjs import (
-    BACKENDS,
     TFJS_VERSION,
     cache_dir,
     cdn_url,
@@ -164,7 +164,7 @@ def test_unknown_backend_is_refused():
 
 def test_public_constants():
     assert TFJS_VERSION == "4.22.0"
-    assert BACKENDS == ("auto", "webgl", "wasm", "cpu")
+    assert BACKENDS == ("auto", "webgl", "wasm", "cpu") == tuple(runtime._ROLES_FOR_BACKEND)
     assert tarball_name("@tensorflow/tfjs-core", "4.22.0") == "tensorflow-tfjs-core-4.22.0.tgz"
 
 

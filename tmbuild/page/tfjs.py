@@ -57,7 +57,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tmbuild.cache import cache_root
-from tmbuild.config.schema import BACKENDS
 from tmbuild.errors import RuntimeFilesError
 
 log = logging.getLogger(__name__)
@@ -117,7 +116,9 @@ _PINNED_FILES: dict[str, tuple[_Pin, ...]] = {
     ),
 }  # fmt: skip
 
-# Why each backend gets what it gets: see the module docstring.
+# Why each backend gets what it gets: see the module docstring. The keys are site.yaml's
+# classifier.backend choices (tests/test_runtime.py checks); this module imports nothing of
+# tmbuild's config, since hatch_build.py runs it where PyYAML is not installed.
 _ROLES_FOR_BACKEND = {
     "auto": ("core", "layers", "cpu", "webgl", "wasm", "wasm-binary"),
     "webgl": ("core", "layers", "cpu", "webgl"),
@@ -162,7 +163,8 @@ def runtime_files(
     `local=False` (a CDN build) names them with their pinned hashes and finds no copy.
     """
     if backend not in _ROLES_FOR_BACKEND:
-        raise RuntimeFilesError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        known = ", ".join(_ROLES_FOR_BACKEND)
+        raise RuntimeFilesError(f"unknown backend {backend!r}: use one of {known}")
     roles = [r for r in _ROLES_FOR_BACKEND[backend] if with_layers or r != "layers"]
     pins = [pin for pin in _pins(version) if pin.role in roles]
     folder = _folder_with(version, pins, runtime_dir) if local else None
