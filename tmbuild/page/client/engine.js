@@ -7,14 +7,16 @@
  *   classifier.addEventListener("progress", (e) => bar.value = e.detail.fraction);
  *   const info = await classifier.ready;            // {backend, runner, labels, ...}
  *   const result = await classifier.classify(img);  // {top, status, predictions}
- *   await classifier.webcam.start();                // results arrive as "result" events
+ *   await classifier.webcam.start({ video });       // results arrive as "result" events
  *
  * Events (CustomEvent, on the classifier): loading, progress {fraction, loadedBytes,
  * totalBytes}, warming, backend {backend}, ready {info}, result {result, source}, webcam
  * {running, stream, facingMode, mirrored}, slow {medianMs}, error {during: "load" | "webcam",
  * code, error}. A page with a <script type="application/json" id="tmbuild-config"> gets its
  * classifier made and started when this module runs, as `window.tmbuild`, and a
- * `tmbuild:ready` event on window when it is ready. */
+ * `tmbuild:ready` event on window when it is ready. webcam.start({video}) classifies the
+ * frames of a <video> the page shows (without one, the engine's own, never shown); stop(),
+ * switchCamera(), and counters: running, frames, predictions, skipped, throttled, medianMs. */
 
 import { FileError, FormatError } from "./errors.js";
 import { KERNELS_FORMAT, fillWeights, kernelsRunner, startKernels } from "./kernels.js";
@@ -92,7 +94,7 @@ export class Classifier extends EventTarget {
   }
 
   async predict(source, options) {
-    await this.ready;
+    await (this.ready || this.start()); // a Classifier made with `new` starts on first use
     checkDecoded(source);
     const flipped = Boolean(options && options.flipped);
     const size = this.config.model.imageSize;
