@@ -154,17 +154,18 @@ def test_download_failure_offers_a_retry_that_works(site, tensorflow_site, block
 
 
 @browser
-def test_a_page_script_that_did_not_download_is_reported(site):
+@pytest.mark.parametrize("script", ["engine", "page"])
+def test_a_page_script_that_did_not_download_is_reported(site, script):
     with serve_site(site) as url, chromium() as context:
         page = context.new_page()
-        page.route("**/assets/engine.*.js", lambda route: route.abort("internetdisconnected"))
+        page.route(f"**/assets/{script}.*.js", lambda route: route.abort("internetdisconnected"))
         page.goto(url + "/")
         page.locator("#script-failed").wait_for()
         assert page.inner_text("#script-failed") == (
             "The page's script did not download: check your connection, then reload the page."
         )
         assert not page.is_visible("tm-loading")
-        page.unroute("**/assets/engine.*.js")
+        page.unroute(f"**/assets/{script}.*.js")
         page.reload()
         assert page.evaluate("window.tmbuild.ready")["labels"]
         assert not page.is_visible("#script-failed")

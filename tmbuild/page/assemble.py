@@ -50,9 +50,9 @@ _FORMER_ENGINE = "/* tmbuild client: "
 # The page's only inline code. Opened from a file, the page's absolute asset URLs point at
 # nothing, so no script file ever runs; this one does, and shows how to serve the page instead.
 # Served, it shows the loading bar (hidden until a script runs, so that it is never a promise
-# nothing keeps), and if the page script has not run by the load event (its download failed),
-# it swaps the bar for a message. It is a constant, not template text, so that its CSP hash is
-# known here.
+# nothing keeps), and if the engine or the page's elements have not run by the load event (a
+# download failed), it swaps the bar for a message. It is a constant, not template text, so
+# that its CSP hash is known here.
 OPENED_FROM_FILE_SCRIPT = (
     "(function () {"
     ' var served = document.getElementById("served-only");'
@@ -63,7 +63,9 @@ OPENED_FROM_FILE_SCRIPT = (
     " show(loading, true);"
     ' addEventListener("load", function () {'
     ' var failed = document.getElementById("script-failed");'
-    " if (window.tmbuild || !failed) return;"
+    # Both scripts ran: the engine made window.tmbuild, the page's elements are defined.
+    ' var ran = window.tmbuild && (!loading.length || customElements.get("tm-loading"));'
+    " if (ran || !failed) return;"
     " failed.hidden = false;"
     " show(loading, false);"
     " });"
