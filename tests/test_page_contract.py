@@ -291,3 +291,18 @@ def test_the_page_in_another_language(tmp_path, context, lang, words):
         assert "Drop an image" not in page.content()
         assert problems == [], problems
         page.close()
+
+
+def test_a_language_without_a_table_reads_english(tmp_path, context):
+    # Not even a tag the browser knows: the numbers fall back on the browser's own format.
+    site = _site(tmp_path, lang="x_not-a-tag")
+    with serve_site(site) as url:
+        page = context.new_page()
+        problems = _watch(page)
+        page.goto(url + "/")
+        page.evaluate("window.tmbuild.ready")
+        assert page.inner_text("tm-upload label") == "Choose an image"
+        page.click(".sample >> nth=0")
+        page.wait_for_selector("tm-result .percent")
+        assert problems == [], problems
+        page.close()

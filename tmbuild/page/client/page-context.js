@@ -14,9 +14,17 @@ export function t(key, values) {
     (name in values ? String(values[name]) : whole)) : text;
 }
 
-const decimal = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const percent = new Intl.NumberFormat(lang, { style: "percent", minimumFractionDigits: 1,
-  maximumFractionDigits: 1 });
+// Numbers as the page's language writes them (98,9 % in French); a tag the browser does not
+// know falls back on its default rather than stopping the page.
+function numbers(options) {
+  try {
+    return new Intl.NumberFormat(lang, options);
+  } catch (error) {
+    return new Intl.NumberFormat(undefined, options);
+  }
+}
+const decimal = numbers({ minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const percent = numbers({ style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
 export const formatDecimal = (value) => decimal.format(value);
 export const formatPercent = (value) => percent.format(value);
 
