@@ -3,7 +3,8 @@
 
 import { TmElement, formatDecimal, make, t } from "./page-context.js";
 
-const FAILURES = { download: "load_failed_download", "no-backend": "load_failed_browser",
+// Why loading failed (the engine's error codes) → the visitor's words.
+export const FAILURES = { download: "load_failed_download", "no-backend": "load_failed_browser",
   format: "load_failed_format" };
 
 // Opened from a file, the page's own static message says how to serve it instead.

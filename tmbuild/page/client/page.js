@@ -15,7 +15,7 @@
 
 import { TmError, TmNotice, showError, showNotice, t, withClassifier }
   from "./page-context.js";
-import { TmBackend, TmLoadError, TmLoading } from "./page-status.js";
+import { FAILURES, TmBackend, TmLoadError, TmLoading } from "./page-status.js";
 import { TmPreview, TmUpload, TmWebcam, wireSamples } from "./page-inputs.js";
 import { TmResult } from "./page-result.js";
 import { TmOffline, registerWorker } from "./page-offline.js";
@@ -27,8 +27,6 @@ const ELEMENTS = {
   "tm-preview": TmPreview, "tm-result": TmResult, "tm-offline": TmOffline,
 };
 
-const FAILURES = { download: "load_failed_download", "no-backend": "load_failed_browser",
-  format: "load_failed_format" };
 const WEBCAM_FAILURES = { insecure: "webcam_insecure", denied: "webcam_denied",
   unavailable: "webcam_unavailable", video: "webcam_no_video" };
 
