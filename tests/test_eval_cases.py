@@ -8,6 +8,7 @@ import sys
 import unicodedata
 
 import pytest
+import yaml
 from conftest import real_export, write_export
 from support.browser import chromium, serve_site
 from support.eval_helpers import run
@@ -199,10 +200,49 @@ def test_eval_section_of_site_yaml(tmp_path):
          "    threshold: 0.62\n"),
         ("classifier:\r\n  top_k: 3\r\n", "classifier:\r\n  threshold: 0.62\r\n  top_k: 3\r\n"),
         ("", "classifier:\n  threshold: 0.62\n"),
+        # Commented out, as `tmbuild init` writes defaults: the commented line becomes the key
+        # (its comment kept at its column), never a second key or a second section.
+        ("classifier:\n  top_k: 3\n  # threshold: 0.70   # why\n",
+         "classifier:\n  top_k: 3\n  threshold: 0.62     # why\n"),
+        ("classifier:\n#   threshold: 0.70   # why\nhosts: []\n",
+         "classifier:\n  threshold: 0.62     # why\nhosts: []\n"),
+        ("# classifier:  # the page\n#   top_k: 3\n#   threshold: 0.70\n\nhosts: []\n",
+         "classifier:    # the page\n#   top_k: 3\n  threshold: 0.62\n\nhosts: []\n"),
+        ("# classifier:\n#   top_k: 3\n\nhosts: []\n",
+         "classifier:\n  threshold: 0.62\n#   top_k: 3\n\nhosts: []\n"),
+        # A commented threshold of another section is left alone.
+        ("# eval:\n#   threshold: 0.1\nclassifier:\n  top_k: 3\n",
+         "# eval:\n#   threshold: 0.1\nclassifier:\n  threshold: 0.62\n  top_k: 3\n"),
     ],
 )  # fmt: skip
 def test_threshold_is_rewritten_in_place(before, after):
     assert set_scalar(before, "classifier", "threshold", "0.62") == after
+
+
+def test_threshold_in_the_site_yaml_init_writes_is_uncommented_in_place():
+    from tmbuild.scaffold import site_yaml
+
+    before = site_yaml(None, "model", False)
+    after = set_scalar(before, "classifier", "threshold", "0.62")
+    changed = [
+        (old, new)
+        for old, new in zip(before.splitlines(), after.splitlines(), strict=True)
+        if old != new
+    ]
+    assert changed == [
+        (
+            "# classifier:                 # what the page offers and how it reads the predictions",
+            "classifier:                   # what the page offers and how it reads the predictions",
+        ),
+        (
+            '#   threshold: 0.7            # top probability below this → "uncertain"',
+            '  threshold: 0.62             # top probability below this → "uncertain"',
+        ),
+    ]
+    assert [line for line in after.splitlines() if line.startswith("classifier:")] == [
+        changed[0][1]
+    ]
+    assert yaml.safe_load(after)["classifier"] == {"threshold": 0.62}
 
 
 def test_update_file_keeps_a_byte_order_mark_and_reports_a_bad_file(tmp_path):

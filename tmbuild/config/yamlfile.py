@@ -9,6 +9,7 @@ module knows nothing of which keys the file may hold; tmbuild.config.load checks
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import date
@@ -247,15 +248,20 @@ def set_scalar(text: str, section: str, key: str, raw: str) -> str:
     """`text` with `section.key` set to the YAML scalar `raw`, and every other character kept.
 
     Only the value's own characters change, so comments, blank lines, key order and the style
-    of other values stay as the user wrote them. A missing key becomes the section's first key;
-    a missing section is added at the end of the file.
+    of other values stay as the user wrote them. A key or section that is only there commented
+    out, as `tmbuild init` writes defaults (`# classifier:`, `#   threshold: 0.7`), has its
+    lines uncommented; a missing key becomes the section's first key; a missing section is
+    added at the end of the file.
     """
     newline = "\r\n" if "\r\n" in text else "\n"
     root = _root(text)
     indent = " " * _child_indent(root)
     entry = f"{key}: {raw}"
     holder = _entry(root, section) if isinstance(root, yaml.MappingNode) else None
-    if holder is None:  # no such section (or an empty file): add it at the end
+    if holder is None:  # no such section (or an empty file): uncomment it, or add it at the end
+        uncommented = _uncomment_section(text, section, key, raw, newline)
+        if uncommented is not None:
+            return uncommented
         ending = "" if not text or text.endswith("\n") else newline
         return f"{text}{ending}{section}:{newline}{indent}{entry}{newline}"
     section_key, value = holder
@@ -267,17 +273,70 @@ def set_scalar(text: str, section: str, key: str, raw: str) -> str:
             brace = value.start_mark.index + 1
             return text[:brace] + entry + (", " if value.value else "") + text[brace:]
         first = value.value[0][0].start_mark  # a block mapping has at least one key
+        commented = _commented_key(text, section_key.end_mark.index, key)
+        if commented is not None:
+            return _uncommented(text, commented, first.column, key, raw)
         line_start = first.index - first.column
         return f"{text[:line_start]}{' ' * first.column}{entry}{newline}{text[line_start:]}"
     if isinstance(value, yaml.ScalarNode) and value.tag == "tag:yaml.org,2002:null":
         # `classifier:` (or `classifier: ~`): the option goes on a line of its own below it.
         text = text[: value.start_mark.index] + text[value.end_mark.index :]
+        commented = _commented_key(text, section_key.end_mark.index, key)
+        if commented is not None:
+            return _uncommented(text, commented, len(indent), key, raw)
         line_end = text.find("\n", section_key.end_mark.index)
         line_end = len(text) if line_end == -1 else line_end
         if text[line_end - 1 : line_end] == "\r":
             line_end -= 1
         return f"{text[:line_end]}{newline}{indent}{entry}{text[line_end:]}"
     raise ValueError(f"{section} is not a mapping")
+
+
+def _commented_key(text: str, start: int, key: str) -> re.Match | None:
+    """The first commented-out `#   key: value` line of the section whose key ends at `start`:
+    among the lines after it, up to the next line that starts a top-level key."""
+    section_end = re.compile(r"^[^\s#]", re.MULTILINE).search(text, text.find("\n", start) + 1)
+    end = section_end.start() if section_end else len(text)
+    line = re.compile(rf"^[ \t]*#[ \t]*{re.escape(key)}:[^\r\n]*", re.MULTILINE)
+    found = line.search(text, text.find("\n", start) + 1, end)
+    return found if found and text.find("\n", start) != -1 else None
+
+
+def _uncommented(text: str, line: re.Match, column: int, key: str, raw: str) -> str:
+    """`text` with the commented-out `key` line replaced by `key: raw` at `column`; a comment
+    after the value keeps its column where it can, as the default's explanation."""
+    new = f"{' ' * column}{key}: {raw}"
+    comment = re.search(r"\s#", line.group()[line.group().index(":") :])
+    if comment is not None:
+        at = line.group().index(":") + comment.start() + 1
+        new += " " * max(1, at - len(new)) + line.group()[at:]
+    return text[: line.start()] + new + text[line.end() :]
+
+
+def _uncomment_section(text: str, section: str, key: str, raw: str, newline: str) -> str | None:
+    """`text` with a commented-out `# section:` block made real: its header uncommented and
+    `key` set, from its commented default if the block has one; None without such a block."""
+    header = re.compile(rf"^#([ \t]?){re.escape(section)}:[^\r\n]*", re.MULTILINE).search(text)
+    if header is None:
+        return None
+    block_end = re.compile(r"^(?!#)", re.MULTILINE).search(text, header.end() + 1)
+    end = block_end.start() if block_end else len(text)
+    line = re.compile(
+        rf"^#([ \t]{{{len(header[1]) + 1},}}){re.escape(key)}:[^\r\n]*", re.MULTILINE
+    ).search(text, header.end(), end)
+    body = header.group()[1 + len(header[1]) :]
+    comment = re.search(r"\s#", body)
+    uncommented = f"{section}:"
+    if comment is not None:  # keep the explanation at its column
+        at = header.group().index(body) + comment.start() + 1
+        uncommented += " " * max(1, at - len(uncommented)) + header.group()[at:]
+    if line is None:
+        indent = " " * 2
+        added = f"{uncommented}{newline}{indent}{key}: {raw}"
+        return text[: header.start()] + added + text[header.end() :]
+    column = len(line[1]) - len(header[1])
+    text = _uncommented(text, line, column, key, raw)
+    return text[: header.start()] + uncommented + text[header.end() :]
 
 
 def _entry(mapping: yaml.MappingNode, name: str) -> tuple[yaml.Node, yaml.Node] | None:
