@@ -204,8 +204,8 @@ def _zip_holds(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = {PurePosixPath(name).name for name in archive.namelist()}
-    except (OSError, zipfile.BadZipFile):
-        return False
+    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError):
+        return False  # damaged: not an export init can name
     return names >= EXPORT_FILES
 
 

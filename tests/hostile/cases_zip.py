@@ -242,3 +242,13 @@ def link_to_dev_zero(project: Path) -> list[str]:
 def fifo(project: Path) -> list[str]:
     os.mkfifo(project / "m.zip")
     return ARGS
+
+
+@case("version-from-the-future", "m.zip: ", "not a readable zip file \\(zip file version 9.9\\)")
+def version_from_the_future(project: Path) -> list[str]:
+    # One damaged byte (found by tests/test_fuzz.py): zipfile raises NotImplementedError.
+    path = write_zip(project / "m.zip", export_members(project))
+    data = bytearray(path.read_bytes())
+    data[data.index(b"PK\x01\x02") + 6] = 99  # the central directory's "version needed"
+    path.write_bytes(bytes(data))
+    return ARGS

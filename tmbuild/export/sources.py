@@ -168,7 +168,8 @@ class ZipFiles(ExportFiles):
         try:
             self._zip = zipfile.ZipFile(path)
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError) as error:
+        # NotImplementedError: a damaged directory entry claiming a zip version from the future.
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as error:
             raise ExportError(
                 f"{label}: not a readable zip file ({printable(str(error))}); download the "
                 "export from Teachable Machine again"
