@@ -207,6 +207,37 @@ def aliases(v: Value, base: Path) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+@expecting("a mapping of message key: text, such as {verdict_unsure: Not sure}")
+def messages(v: Value, base: Path) -> tuple[tuple[str, str], ...]:
+    """Check a mapping of the page's message keys to the words to show; pairs sorted by key.
+
+    Which keys exist is the page's to say (tmbuild.page.client.words): a build names an
+    unknown one. Here each text must be one line of text, {placeholders} and all.
+    """
+    if not isinstance(v.value, dict):
+        raise Invalid(
+            "expected a mapping of message key: text, such as {retry: Try again}; "
+            f"got {describe(v)}"
+        )
+    pairs, problems = [], []
+    for name, (_, value) in v.value.items():
+        if value.value is UNREADABLE:
+            continue
+        if not isinstance(value.value, str) or not value.value.strip():
+            problems.append(
+                (value, f"{quote(name)}: expected the words to show; got {describe(value)}")
+            )
+        elif len(value.value) > 1000 or not value.value.isprintable():
+            problems.append(
+                (value, f"{quote(name)}: expected one line of at most 1,000 characters")
+            )
+        else:
+            pairs.append((name, value.value))
+    if problems:
+        raise Invalid(problems=problems)
+    return tuple(sorted(pairs))
+
+
 @expecting("true or false")
 def flag(v: Value, base: Path) -> bool:
     """Check for true or false."""

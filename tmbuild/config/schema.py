@@ -254,6 +254,25 @@ class SiteConfig:
     description: str | None = option(
         None, checks.text(optional=True), "shown under the title and as the meta description"
     )
+    lang: str = option(
+        "en",
+        checks.text(
+            "a language tag such as en, pt-BR or ko",
+            r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*",
+            max_length=35,
+        ),
+        "the page's language; tmbuild has its words in en, es, pt, fr, de, ko and ja",
+        details="A language tmbuild has no table for shows its words in English; `messages` "
+        "replaces any of them. Labels stay as the model has them.",
+    )
+    messages: tuple[tuple[str, str], ...] = option(
+        (),
+        checks.messages,
+        "words of the page to replace, by key, such as {retry: Try once more}",
+        shown="{}",
+        details="The keys are listed in the docs' templates page; `{label}` and the like in a "
+        "message are filled in by the page.",
+    )
     model: ModelConfig = section(
         ModelConfig, "the Teachable Machine export, and how its weights are served"
     )
