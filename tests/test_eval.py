@@ -17,7 +17,7 @@ import pytest
 from conftest import real_export
 from support import official_tm
 from support.browser import CLASSIFY_SAMPLE, chromium
-from support.eval_helpers import run
+from support.eval_helpers import reference, run
 
 from tmbuild.build import build
 from tmbuild.config.load import load_config
@@ -145,13 +145,31 @@ def test_eval_matches_an_independent_count(tmp_path, monkeypatch, name):
         accepted_wrong += confident and labels[top] != label
     assert report["confusion"] == confusion
     assert report["accuracy"] == round(correct / len(independent), 6)
+    # Each figure's 95% interval is the reference's, on the counts made here.
+    assert report["accuracy_interval"] == pytest.approx(
+        reference(correct, len(independent)), abs=2e-6
+    )
     at_recommended = report["threshold"]["at_recommended"]
     assert (at_recommended["accepted"], at_recommended["errors"]) == (accepted, accepted_wrong)
+    assert at_recommended["error_interval"] == pytest.approx(
+        reference(accepted_wrong, accepted), abs=2e-6
+    )
+    assert at_recommended["automation_interval"] == pytest.approx(
+        reference(accepted, len(independent)), abs=2e-6
+    )
     for entry, row in zip(report["classes"], confusion, strict=True):
         index = labels.index(entry["label"])
         assert entry["support"] == sum(row)
         column = sum(line[index] for line in confusion)
         assert entry["precision"] == (round(row[index] / column, 6) if column else None)
+        if sum(row):
+            assert entry["recall_interval"] == pytest.approx(
+                reference(row[index], sum(row)), abs=2e-6
+            )
+        if column:
+            assert entry["precision_interval"] == pytest.approx(
+                reference(row[index], column), abs=2e-6
+            )
     print(
         f"\n{name}: accuracy {report['accuracy']:.3f}, recommended threshold {recommended}, "
         f"{result.stdout.splitlines()[0]}"
@@ -247,3 +265,64 @@ def test_compare_quantized_and_robustness_on_a_subset(tmp_path, monkeypatch):
     html = Path("report/eval.html").read_text("utf-8")
     assert '<svg id="robustness-chart"' in html and 'id="quantized"' in html
     assert html.count('class="bar-') >= 3 * len(labels) + len(rows)
+
+
+@pytest.mark.browser
+def test_verdict_and_threshold_refusal_on_a_starved_and_a_good_hold_out(tmp_path, monkeypatch):
+    export = real_export("epi-pt4-imgs")
+    images = export.parent / "images"
+    monkeypatch.chdir(tmp_path)
+    assert run("init", "-q", "--model", export).exit_code == 0  # defaults commented out
+    before = Path("site.yaml").read_text("utf-8")
+    starved = tmp_path / "starved"
+    for label in sorted(path.name for path in images.iterdir()):
+        (starved / label).mkdir(parents=True)
+        for file in sorted((images / label).iterdir())[:3]:
+            shutil.copyfile(file, starved / label / file.name)
+
+    # 12 images: whatever they score, a threshold chosen on them is a guess.
+    result = run("eval", "--images", starved, "-o", "report", "--write-threshold")
+    assert result.exit_code == 1, result.output
+    report = json.loads(Path("report/eval.json").read_text("utf-8"))
+    point = report["threshold"]["at_recommended"]
+    low, high = point["error_interval"]
+    assert high - low > 0.10
+    verdict = result.stdout.splitlines()[1]
+    assert verdict == report["verdict"]["text"]
+    assert verdict.startswith(f"Not enough evidence at threshold {point['threshold']:.2f}: ")
+    assert verdict.endswith("more images per label would decide it")
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith(f"Error: threshold {point['threshold']:.2f} not written: ")
+    assert error.endswith(" more images per label would narrow it (--force writes it anyway)")
+    assert Path("site.yaml").read_text("utf-8") == before
+
+    # --force writes it, in place of the commented default, and the report says it was forced.
+    result = run("eval", "--images", starved, "-o", "report", "--write-threshold", "--force")
+    assert result.exit_code == 0, result.output
+    threshold = f"{point['threshold']:.2f}"
+    assert f"Set classifier.threshold: {threshold} in site.yaml (forced: " in result.stdout
+    after = Path("site.yaml").read_text("utf-8")
+    changed = [
+        (old, new)
+        for old, new in zip(before.splitlines(), after.splitlines(), strict=True)
+        if old != new
+    ]
+    assert [new.split("#")[0].rstrip() for _, new in changed] == [
+        "classifier:",
+        f"  threshold: {threshold}",
+    ]
+    written = json.loads(Path("report/eval.json").read_text("utf-8"))["threshold"]["written"]
+    assert written["forced"] is True and written["threshold"] == point["threshold"]
+    assert "with <code>--force</code>" in Path("report/eval.html").read_text("utf-8")
+
+    # All 107 images, against a 10% target: the interval's worst is within it.
+    result = run("eval", "--images", images, "-o", "report", "--target-error", "0.1")
+    assert result.exit_code == 0, result.output
+    report = json.loads(Path("report/eval.json").read_text("utf-8"))
+    assert report["verdict"]["kind"] == "ship"
+    assert report["verdict"]["right_interval"][0] >= 0.9
+    assert result.stdout.splitlines()[1].startswith(
+        f"Ready at threshold {report['threshold']['recommended']:.2f}: "
+    )
+    html = Path("report/eval.html").read_text("utf-8")
+    assert html.index('id="verdict"') < html.index('id="accuracy"')

@@ -11,6 +11,7 @@ import pytest
 
 from tmbuild.evaluate import metrics
 from tmbuild.evaluate.headless import SitePage
+from tmbuild.evaluate.intervals import wilson
 from tmbuild.evaluate.labelled import FolderMatch, LabelledFolders
 from tmbuild.evaluate.metrics import Prediction
 from tmbuild.evaluate.perturb import robustness_summary
@@ -50,7 +51,9 @@ def test_per_class_precision_recall_f1():
         "predicted": 2,
         "correct": 1,
         "precision": 0.5,
+        "precision_interval": list(wilson(1, 2)),
         "recall": 0.5,
+        "recall_interval": list(wilson(1, 2)),
         "f1": 0.5,
     }
     assert classes["dog"]["precision"] == pytest.approx(2 / 3)
@@ -82,7 +85,9 @@ def test_threshold_curve_counts_what_the_page_accepts():
         "accepted": 6,
         "errors": 2,
         "automation": 1.0,
+        "automation_interval": [wilson(6, 6)[0], 1.0],
         "error_rate": 2 / 6,
+        "error_interval": list(wilson(2, 6)),
     }
     # 0.5 itself is accepted (>=), as on the page; 0.51 leaves the confused cat out.
     assert (curve[0.5]["accepted"], curve[0.51]["accepted"], curve[0.51]["errors"]) == (6, 5, 1)
@@ -92,7 +97,9 @@ def test_threshold_curve_counts_what_the_page_accepts():
         "accepted": 0,
         "errors": 0,
         "automation": 0.0,
+        "automation_interval": [0.0, wilson(0, 6)[1]],
         "error_rate": None,
+        "error_interval": None,
     }
 
 
@@ -113,14 +120,16 @@ def test_recommended_threshold_is_the_lowest_within_the_target():
     assert metrics.recommend_threshold(metrics.threshold_curve(never_right, 0), 0.05, 3) is None
 
 
-def test_recommendation_never_goes_below_the_lowest_threshold_that_means_anything():
-    # With 3 labels the top probability is at least 1/3: every threshold up to 0.33 is the same.
-    assert metrics.lowest_useful_threshold(3) == 0.33
-    assert metrics.lowest_useful_threshold(2) == 0.49
-    assert metrics.lowest_useful_threshold(4) == 0.24
+def test_recommendation_never_goes_below_one_over_the_number_of_labels():
+    # With N labels the top probability is at least 1/N: a threshold under it means nothing,
+    # and the README gives 1/N as the floor (0.24 was once written for 4 labels).
+    assert metrics.threshold_floor(3) == 0.34
+    assert metrics.threshold_floor(2) == 0.5
+    assert metrics.threshold_floor(4) == 0.25
+    assert metrics.threshold_floor(5) == 0.2
     all_right = [p for p in PREDICTIONS if p.correct]
     best = metrics.recommend_threshold(metrics.threshold_curve(all_right, 0), 0.05, 3)
-    assert (best["threshold"], best["automation"]) == (0.33, 1.0)
+    assert (best["threshold"], best["automation"]) == (0.34, 1.0)
 
 
 def test_calibration_table_and_expected_error():
@@ -198,16 +207,22 @@ def test_report_json_is_deterministic_and_rounded():
 def test_summary_reads_the_figures():
     report = _report_of(PREDICTIONS, target_error=0.2)
     assert summary(report).splitlines() == [
-        "Accuracy: 66.7% on 6 images (balanced 66.7%, macro F1 0.66)",
-        "  label  precision  recall     F1  images",
-        "  cat        50.0%   50.0%  50.0%       2",
-        "  dog        66.7%  100.0%  80.0%       2",
-        "  other     100.0%   50.0%  66.7%       2",
-        "Threshold 0.70 (now): 50.0% automated, 0.0% of those wrong",
+        # The verdict first: at 0.34, 1 of 5 answers wrong is exactly the target, so no number
+        # of images like these would show which side of it the model is on.
+        "Not enough evidence at threshold 0.34: 83.3% answered (43.6–97.0%), 80.0% of them "
+        "right (37.6–96.4%); whether errors stay within the 20.0% target, no number of images "
+        "would decide it at this error rate",
+        "Accuracy: 66.7% (30.0–90.3%) on 6 images (balanced 66.7%, macro F1 0.66); "
+        "95% intervals in brackets",
+        "  label       precision          recall     F1  images",
+        "  cat       50% (9–91%)     50% (9–91%)  50.0%       2",
+        "  dog      67% (21–94%)  100% (34–100%)  80.0%       2",
+        "  other  100% (21–100%)     50% (9–91%)  66.7%       2",
+        "Threshold 0.70 (now): 50.0% (18.8–81.2%) automated, 0.0% (0.0–56.1%) of those wrong",
         # The confused cat falls short of min_gap 0.15 at any threshold: the other five
-        # answers hold one mistake, 20%, so no threshold beyond the lowest is needed.
-        "Recommended threshold 0.33 for at most 20.0% errors: 83.3% automated, "
-        "20.0% of those wrong",
+        # answers hold one mistake, 20%, so no threshold beyond the lowest (1/3) is needed.
+        "Recommended threshold 0.34 for at most 20.0% errors: 83.3% (43.6–97.0%) automated, "
+        "20.0% (3.6–62.4%) of those wrong",
         "  (the lowest that means anything: on these images the top label is good enough",
         "  without one; a catch-all class is what guards against photos of nothing)",
     ]

@@ -54,7 +54,13 @@ from tmbuild.errors import TmbuildError
 @click.option(
     "--write-threshold",
     is_flag=True,
-    help="Write the recommended threshold into site.yaml (classifier.threshold).",
+    help="Write the recommended threshold into site.yaml (classifier.threshold), if its error "
+    "rate's 95% interval is at most 10 points wide.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --write-threshold: write it even where its interval is wider (the report says).",
 )
 @click.option(
     "--compare-quantized",
@@ -83,6 +89,7 @@ def evaluate(
     report_dir,
     target_error,
     write_threshold,
+    force,
     compare_quantized,
     robustness,
     chromium_path,
@@ -99,6 +106,7 @@ def evaluate(
     Examples:
       tmbuild eval --images holdout
       tmbuild eval --images holdout --target-error 0.02 --write-threshold
+      tmbuild eval --images holdout --write-threshold --force
       tmbuild eval --images holdout --compare-quantized float16 --robustness
     """
     setup_logging(verbose, quiet)
@@ -106,6 +114,7 @@ def evaluate(
     from tmbuild.evaluate.report import summary, write_reports
     from tmbuild.evaluate.run import EvalOptions
     from tmbuild.evaluate.run import evaluate as run_eval
+    from tmbuild.evaluate.verdict import MAX_ERROR_WIDTH, threshold_decision
 
     # With --site alone there is nothing to build: site.yaml is optional then.
     has_config = bool(config_path or model_path or Path(DEFAULT_CONFIG).is_file())
@@ -115,6 +124,8 @@ def evaluate(
             config = load_site_config(config_path, model_path, quantize, base_url, strict)
         if write_threshold and (config is None or config.config_path is None):
             raise click.UsageError("--write-threshold needs a site.yaml to write to")
+        if force and not write_threshold:
+            raise click.UsageError("--force goes with --write-threshold")
         if target_error is None:
             # With --site alone, site.yaml's default.
             target_error = (config.eval if config is not None else EvalConfig()).target_error
@@ -128,6 +139,16 @@ def evaluate(
         )
         with progress_bar(quiet, "Classifying") as progress:
             evaluation = run_eval(config, options, progress=progress)
+        decision = None
+        if write_threshold:
+            decision = threshold_decision(evaluation.report, force)
+            if decision["threshold"] is not None and decision["refusal"] is None:
+                evaluation.report["threshold"]["written"] = {
+                    "threshold": decision["threshold"],
+                    "forced": decision["forced"],
+                    "width": decision["width"],
+                    "max_width": MAX_ERROR_WIDTH,
+                }
         folder = report_dir or (config.root if config is not None else Path("."))
         written = write_reports(evaluation.report, folder)
     except KeyboardInterrupt:
@@ -149,11 +170,13 @@ def evaluate(
         log.warning(warning)
     if not quiet:
         click.echo(f"Wrote {' and '.join(shown_path(path) for path in written)}")
-    if write_threshold:
-        _write_threshold(config, evaluation.report["threshold"]["recommended"], quiet)
+    if decision is not None:
+        if decision["refusal"] is not None:
+            raise TmbuildError(decision["refusal"])
+        _write_threshold(config, decision["threshold"], decision["forced"], quiet)
 
 
-def _write_threshold(config, threshold: float | None, quiet: bool) -> None:
+def _write_threshold(config, threshold: float | None, forced: bool, quiet: bool) -> None:
     from tmbuild.config.load import load_config
     from tmbuild.config.yamlfile import update_file
 
@@ -166,7 +189,8 @@ def _write_threshold(config, threshold: float | None, quiet: bool) -> None:
     if reread.classifier.threshold != threshold:  # a bug: the file must say what was written
         raise TmbuildError(f"{shown}: classifier.threshold reads {reread.classifier.threshold}")
     if not quiet:
-        click.echo(f"Set classifier.threshold: {threshold:.2f} in {shown}")
+        how = " (forced: its interval is wider than --write-threshold accepts)" if forced else ""
+        click.echo(f"Set classifier.threshold: {threshold:.2f} in {shown}{how}")
 
 
 @click.command()

@@ -4,6 +4,8 @@
 - headless: the built site opened in headless Chromium
 - labelled: labelled image folders and how their names map to the labels
 - metrics: accuracy, confusion, thresholds, from the predictions
+- intervals: 95% intervals on those figures, and how many images would narrow them
+- verdict: can it ship, at what threshold; and whether --write-threshold may write it
 - perturb: changes of light, colour, focus and framing, for the robustness table
 - report: eval.json, eval.html and the terminal summary
 - lints: advice on a model and its images

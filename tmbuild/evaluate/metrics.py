@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tmbuild.evaluate.intervals import interval
+
 THRESHOLD_STEPS = 100  # the curve's thresholds: 0.00, 0.01, ..., 1.00
 CALIBRATION_BINS = 10
 
@@ -82,7 +84,9 @@ def per_class(predictions: list[Prediction], labels: list[str]) -> list[dict]:
                 "predicted": predicted,
                 "correct": hits,
                 "precision": precision,
+                "precision_interval": interval(hits, predicted),
                 "recall": recall,
+                "recall_interval": interval(hits, support),
                 "f1": f1,
             }
         )
@@ -110,7 +114,9 @@ def operating_point(predictions: list[Prediction], threshold: float, min_gap: fl
         "accepted": len(taken),
         "errors": errors,
         "automation": _ratio(len(taken), len(predictions)),
+        "automation_interval": interval(len(taken), len(predictions)),
         "error_rate": _ratio(errors, len(taken)),
+        "error_interval": interval(errors, len(taken)),
     }
 
 
@@ -123,19 +129,24 @@ def threshold_curve(predictions: list[Prediction], min_gap: float) -> list[dict]
     ]
 
 
-def lowest_useful_threshold(label_count: int) -> float:
-    """The highest threshold on the curve that still accepts every top probability: with N
-    labels the top one is at least 1/N, so every threshold up to this one acts the same."""
-    return math.floor(THRESHOLD_STEPS / max(label_count, 1) - 1e-9) / THRESHOLD_STEPS
+def accuracy_interval(predictions: list[Prediction]) -> list[float] | None:
+    return interval(sum(p.correct for p in predictions), len(predictions))
+
+
+def threshold_floor(label_count: int) -> float:
+    """The lowest threshold worth setting: 1/N rounded up to the curve's step. With N labels
+    the top probability is at least 1/N, so any threshold below it only looks stricter."""
+    return math.ceil(THRESHOLD_STEPS / max(label_count, 1) - 1e-9) / THRESHOLD_STEPS
 
 
 def recommend_threshold(curve: list[dict], target_error: float, label_count: int) -> dict | None:
     """The lowest threshold whose accepted predictions are wrong at most `target_error` of the
     time: the one that automates most within the target. None if no threshold reaches it.
 
-    Thresholds below `lowest_useful_threshold` act like it, so it is recommended instead of 0.
+    Thresholds below 1/N (`threshold_floor`) accept every image, so the floor is recommended
+    instead of 0, never less.
     """
-    floor = lowest_useful_threshold(label_count)
+    floor = threshold_floor(label_count)
     for point in curve:
         if point["threshold"] < floor:
             continue

@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 
 from tmbuild import __version__
-from tmbuild.evaluate.metrics import lowest_useful_threshold
+from tmbuild.evaluate.metrics import threshold_floor
 from tmbuild.evaluate.perturb import COLLAPSE_DROP
 from tmbuild.sizes import format_size
 from tmbuild.untrusted import printable
@@ -57,6 +57,19 @@ def pct(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def pct_interval(value: float | None, bounds: list[float] | None, digits: int = 1) -> str:
+    """A share with its 95% interval: "95.2% (77.3–99.2%)"; the interval in whole points with
+    digits=0, for tables."""
+    if value is None or bounds is None:
+        return pct(value, digits)
+    low, high = (f"{bound * 100:.{digits}f}" for bound in bounds)
+    return f"{pct(value, digits)} ({low}–{high}%)"
+
+
+def _bounds(bounds: list[float] | None) -> str:
+    return "—" if bounds is None else f"{bounds[0] * 100:.1f}–{bounds[1] * 100:.1f}%"
+
+
 def num(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -71,7 +84,7 @@ def render_html(report: dict) -> str:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(pct=pct, num=num, points=_points, megabytes=_size)
+    environment.filters.update(pct=pct, num=num, points=_points, megabytes=_size, bounds=_bounds)
     context = {
         "report": report,
         "tmbuild_version": __version__,
@@ -297,27 +310,39 @@ def robustness_chart(robustness: dict) -> dict:
 
 
 def summary(report: dict) -> str:
-    """What `tmbuild eval` prints: the headline figures, per-class table, threshold advice."""
+    """What `tmbuild eval` prints: the verdict, the headline figures with their 95% intervals,
+    the per-class table, threshold advice."""
     images = report["images"]
     lines = [
-        f"Accuracy: {pct(report['accuracy'])} on {images['classified']} images "
-        f"(balanced {pct(report['balanced_accuracy'])}, macro F1 {num(report['macro_f1'])})"
+        report["verdict"]["text"],
+        f"Accuracy: {pct_interval(report['accuracy'], report['accuracy_interval'])} on "
+        f"{images['classified']} images (balanced {pct(report['balanced_accuracy'])}, "
+        f"macro F1 {num(report['macro_f1'])}); 95% intervals in brackets",
     ]
     # Labels are the export's text: escaped and cut, so the table stays one line a class.
     labels = [printable(c["label"], 40) for c in report["classes"]]
     width = max([len(label) for label in labels] + [5])
-    lines.append(f"  {'label':<{width}}  precision  recall     F1  images")
-    for label, entry in zip(labels, report["classes"], strict=True):
+    cells = [
+        (
+            pct_interval(c["precision"], c["precision_interval"], 0),
+            pct_interval(c["recall"], c["recall_interval"], 0),
+        )
+        for c in report["classes"]
+    ]
+    precision_width = max([len(p) for p, _ in cells] + [9])
+    recall_width = max([len(r) for _, r in cells] + [6])
+    lines.append(
+        f"  {'label':<{width}}  {'precision':>{precision_width}}  {'recall':>{recall_width}}"
+        "     F1  images"
+    )
+    for label, entry, (precision, recall) in zip(labels, report["classes"], cells, strict=True):
         lines.append(
-            f"  {label:<{width}}  {pct(entry['precision']):>9}  "
-            f"{pct(entry['recall']):>6}  {pct(entry['f1']):>5}  {entry['support']:>6}"
+            f"  {label:<{width}}  {precision:>{precision_width}}  {recall:>{recall_width}}  "
+            f"{pct(entry['f1']):>5}  {entry['support']:>6}"
         )
     settings = report["threshold"]
     current = settings["at_current"]
-    lines.append(
-        f"Threshold {settings['current']:.2f} (now): {pct(current['automation'])} automated, "
-        f"{pct(current['error_rate'])} of those wrong"
-    )
+    lines.append(f"Threshold {settings['current']:.2f} (now): {_operating(current)}")
     best = settings["at_recommended"]
     if best is None:
         lines.append(
@@ -327,10 +352,9 @@ def summary(report: dict) -> str:
     else:
         lines.append(
             f"Recommended threshold {best['threshold']:.2f} for at most "
-            f"{pct(settings['target_error'])} errors: {pct(best['automation'])} automated, "
-            f"{pct(best['error_rate'])} of those wrong"
+            f"{pct(settings['target_error'])} errors: {_operating(best)}"
         )
-        if best["threshold"] == lowest_useful_threshold(len(report["model"]["labels"])):
+        if best["threshold"] == threshold_floor(len(report["model"]["labels"])):
             lines += [
                 "  (the lowest that means anything: on these images the top label is good enough",
                 "  without one; a catch-all class is what guards against photos of nothing)",
@@ -355,9 +379,21 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _operating(point: dict) -> str:
+    automation = pct_interval(point["automation"], point["automation_interval"])
+    error = pct_interval(point["error_rate"], point["error_interval"])
+    return f"{automation} automated, {error} of those wrong"
+
+
 def _points(drop: float | None) -> str:
-    """A fall in accuracy, in percentage points: 0.052 -> "5.2 points"."""
-    return "—" if drop is None else f"{drop * 100:.1f} points"
+    """A change in accuracy from the original, in percentage points, read the right way round:
+    0.052 -> "drop 5.2 points", -0.04 -> "gain 4.0 points"."""
+    if drop is None:
+        return "—"
+    points = drop * 100
+    if abs(points) < 0.05:
+        return "no change"
+    return f"{'drop' if points > 0 else 'gain'} {abs(points):.1f} points"
 
 
 def _size(size: int | None) -> str:

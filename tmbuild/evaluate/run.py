@@ -27,6 +27,7 @@ from tmbuild.evaluate.labelled import LabelledImage, list_labelled, match_folder
 from tmbuild.evaluate.lints import dataset_lints
 from tmbuild.evaluate.metrics import Prediction
 from tmbuild.evaluate.perturb import ORIGINAL, PERTURB_JS, Perturbation, by_name, robustness_summary
+from tmbuild.evaluate.verdict import verdict
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger than any photo; refused rather than sent whole
 BATCH_IMAGES = 16  # images per evaluate call: few round trips, each well inside the timeout
@@ -326,7 +327,7 @@ def _report(page, model, options, folders, match, predictions, undecodable) -> d
             "label folder, were left out"
         )
     warnings += dataset_lints(counts)
-    return {
+    report = {
         "model": {
             "name": model.get("name"),
             "labels": labels,
@@ -349,6 +350,7 @@ def _report(page, model, options, folders, match, predictions, undecodable) -> d
             "loose_files": folders.loose,
         },
         "accuracy": metrics.accuracy(predictions),
+        "accuracy_interval": metrics.accuracy_interval(predictions),
         **metrics.averages(classes),
         "classes": classes,
         "confusion": metrics.confusion_matrix(predictions, len(labels)),
@@ -374,3 +376,5 @@ def _report(page, model, options, folders, match, predictions, undecodable) -> d
         ],
         "warnings": warnings,
     }
+    report["verdict"] = verdict(report)
+    return report
