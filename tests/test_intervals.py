@@ -126,3 +126,12 @@ def test_write_threshold_refuses_a_threshold_chosen_on_too_few_images():
     enough = threshold_decision(report_of(_predictions(40, 0), LABELS), force=False)
     assert enough["refusal"] is None and not enough["forced"]
     assert threshold_decision(report_of(_predictions(70, 30), LABELS), False)["threshold"] is None
+
+
+def test_difference_matches_newcombes_published_values():
+    # Newcombe (1998), Statistics in Medicine 17:873-890, table II, method 10, examples (a),
+    # (b) and (e): 56/70 − 48/80, 9/10 − 3/10, 5/56 − 0/29 (here new − old).
+    assert intervals.difference(48, 80, 56, 70) == pytest.approx([0.0524, 0.3339], abs=5e-5)
+    assert intervals.difference(3, 10, 9, 10) == pytest.approx([0.1705, 0.8090], abs=5e-5)
+    assert intervals.difference(0, 29, 5, 56) == pytest.approx([-0.0381, 0.1926], abs=5e-5)
+    assert intervals.difference(1, 0, 1, 2) is None

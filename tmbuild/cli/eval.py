@@ -111,6 +111,7 @@ def evaluate(
     """
     setup_logging(verbose, quiet)
     from tmbuild.config.schema import EvalConfig
+    from tmbuild.evaluate.record import summary_record, write_record
     from tmbuild.evaluate.report import summary, write_reports
     from tmbuild.evaluate.run import EvalOptions
     from tmbuild.evaluate.run import evaluate as run_eval
@@ -151,6 +152,8 @@ def evaluate(
                 }
         folder = report_dir or (config.root if config is not None else Path("."))
         written = write_reports(evaluation.report, folder)
+        build = site_dir or (config.output if config is not None else None)
+        recorded = write_record(summary_record(evaluation.report), build) if build else None
     except KeyboardInterrupt:
         click.echo("Interrupted: no report was written.", err=True)
         sys.exit(130)
@@ -170,6 +173,8 @@ def evaluate(
         log.warning(warning)
     if not quiet:
         click.echo(f"Wrote {' and '.join(shown_path(path) for path in written)}")
+        if recorded is not None:
+            click.echo(f"Recorded the accuracy for tmbuild diff in {shown_path(recorded)}")
     if decision is not None:
         if decision["refusal"] is not None:
             raise TmbuildError(decision["refusal"])

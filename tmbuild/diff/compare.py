@@ -10,12 +10,15 @@ siblings (raw where the build wrote none). "First visit" estimates what a new vi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from tmbuild.diff.accuracy import AccuracyChange, accuracy_change
 from tmbuild.errors import TmbuildError
+from tmbuild.evaluate.record import read_record
 from tmbuild.hashes import HASH_LENGTH
 from tmbuild.model.prepare import DIRECTORY_HASH_LENGTH
 from tmbuild.output.manifest import MANIFEST_NAME
@@ -76,6 +79,7 @@ class Manifest:
     files: dict[str, FileEntry]  # by path
     model: dict
     site: dict[str, object]  # SITE_FIELDS
+    evaluation: dict | None = None  # tmbuild eval's record of this build's model, if any
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class DiffResult:
     site: list[FieldChange]
     old_totals: dict[str, int]  # by TOTALS
     new_totals: dict[str, int]
+    accuracy: AccuracyChange | None = None  # where either build has an eval record
 
     @property
     def identical(self) -> bool:
@@ -161,7 +166,12 @@ def load_manifest(path: Path) -> Manifest:
             f"{label}: not a tmbuild manifest (no 'tmbuild_version' and 'files'); give the "
             f"{MANIFEST_NAME} a build wrote"
         )
-    return _read_manifest(document, label)
+    manifest = _read_manifest(document, label)
+    record = read_record(path)
+    # A record of another model (the build was redone since eval ran) says nothing of this one.
+    if record is not None and record.get("weights_sha256") == manifest.model.get("weights_sha256"):
+        return dataclasses.replace(manifest, evaluation=record)
+    return manifest
 
 
 def _read_manifest(document: dict, label: str) -> Manifest:
@@ -255,7 +265,8 @@ def compare(old: Manifest, new: Manifest) -> DiffResult:
         for field in SITE_FIELDS
         if old.site[field] != new.site[field]
     ]
-    return DiffResult(changes, model, site, _totals(old), _totals(new))
+    accuracy = accuracy_change(old.evaluation, new.evaluation)
+    return DiffResult(changes, model, site, _totals(old), _totals(new), accuracy)
 
 
 def _by_logical_name(files: dict[str, FileEntry]) -> dict[str, FileEntry]:

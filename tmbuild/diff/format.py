@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 
+from tmbuild.diff import accuracy as accuracy_of
 from tmbuild.diff.compare import (
     KINDS,
     MODEL_FIELDS,
@@ -84,8 +85,8 @@ def summary(result: DiffResult) -> str:
 def format_text(result: DiffResult) -> str:
     """A report for a terminal or a CI log."""
     if result.identical:
-        return _no_differences(result) + "\n"
-    lines = [summary(result)]
+        return _no_differences(result) + "\n" + "".join(_accuracy_text(result))
+    lines = [summary(result), *_accuracy_text(result)]
     fields = _fields(result)
     if fields:
         lines += ["", "Model and site"]
@@ -100,6 +101,13 @@ def format_text(result: DiffResult) -> str:
     rows = [["  " + TOTAL_TITLES.get(f, f), *_total_cells(result, f)] for f in TOTALS]
     lines += ["", *_columns([["Totals", "old", "new", "change"], *rows], left=1)]
     return "\n".join(lines) + "\n"
+
+
+def _accuracy_text(result: DiffResult) -> list[str]:
+    if result.accuracy is None:
+        return []
+    old, new, note = accuracy_of.describe(result.accuracy)
+    return [f"Accuracy: {old} → {new}; {note}" + ("\n" if result.identical else "")]
 
 
 def _no_differences(result: DiffResult) -> str:
@@ -139,6 +147,15 @@ def _columns(rows: list[list[str]], left: int) -> list[str]:
 def format_markdown(result: DiffResult) -> str:
     """A report for a pull-request comment."""
     lines = ["### tmbuild diff", ""]
+    if result.accuracy is not None:
+        old, new, note = accuracy_of.describe(result.accuracy)
+        drop = "**" if result.accuracy.significant_drop else ""
+        lines += [
+            "| accuracy | old | new | change |",
+            "|---|--:|--:|---|",
+            _md_row(["top-1 on the held-out images", old, new, f"{drop}{note}{drop}"]),
+            "",
+        ]
     if result.identical:
         return "\n".join([*lines, _no_differences(result)]) + "\n"
     lines += [summary(result), ""]
@@ -178,6 +195,7 @@ def _md_row(cells: list[str]) -> str:
 
 
 def as_json(result: DiffResult) -> dict:
+    """The comparison as plain data; `accuracy` only where a build has an eval record."""
     files = []
     for change in result.files:
         entry = {"change": change.kind, "name": change.name}
@@ -187,7 +205,7 @@ def as_json(result: DiffResult) -> dict:
             sizes = [getattr(file, size) if file else None for file in (change.old, change.new)]
             entry[size] = _old_new(*sizes)
         files.append(entry)
-    return {
+    document = {
         "identical": result.identical,
         "summary": {kind: result.count(kind) for kind in KINDS},
         "files": files,
@@ -195,6 +213,9 @@ def as_json(result: DiffResult) -> dict:
         "site": {c.name: {"old": c.old, "new": c.new} for c in result.site},
         "totals": {f: _old_new(result.old_totals[f], result.new_totals[f]) for f in TOTALS},
     }
+    if result.accuracy is not None:
+        document["accuracy"] = accuracy_of.as_json(result.accuracy)
+    return document
 
 
 def _old_new(old: int | None, new: int | None) -> dict:

@@ -8,6 +8,7 @@
 - verdict: can it ship, at what threshold; and whether --write-threshold may write it
 - perturb: changes of light, colour, focus and framing, for the robustness table
 - report: eval.json, eval.html and the terminal summary
+- record: tmbuild-eval.json, the accuracy recorded beside a build for tmbuild diff
 - lints: advice on a model and its images
 - split: a held-out share of each label's images set aside
 """

@@ -80,3 +80,18 @@ def more_per_label(accepted_needed: int, accepted: int, images: int, labels: int
     answered = accepted / images if images and accepted else 1.0
     more = math.ceil(accepted_needed / answered - 1e-9) - images
     return max(1, math.ceil(more / max(labels, 1)))
+
+
+def difference(
+    old_successes: int, old_trials: int, new_successes: int, new_trials: int
+) -> list[float] | None:
+    """The 95% interval of new − old share, from each share's Wilson interval (Newcombe's
+    hybrid score method, his method 10): it keeps Wilson's good behaviour at 0 and n out of n."""
+    old, new = wilson(old_successes, old_trials), wilson(new_successes, new_trials)
+    if old is None or new is None:
+        return None
+    p1, p2 = old_successes / old_trials, new_successes / new_trials
+    change = p2 - p1
+    low = change - math.sqrt((p2 - new[0]) ** 2 + (old[1] - p1) ** 2)
+    high = change + math.sqrt((new[1] - p2) ** 2 + (p1 - old[0]) ** 2)
+    return [max(-1.0, low), min(1.0, high)]

@@ -27,6 +27,7 @@ from tmbuild.evaluate.labelled import LabelledImage, list_labelled, match_folder
 from tmbuild.evaluate.lints import dataset_lints
 from tmbuild.evaluate.metrics import Prediction
 from tmbuild.evaluate.perturb import ORIGINAL, PERTURB_JS, Perturbation, by_name, robustness_summary
+from tmbuild.evaluate.record import images_hash
 from tmbuild.evaluate.verdict import verdict
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger than any photo; refused rather than sent whole
@@ -235,6 +236,7 @@ def evaluate(
             )
 
     report = _report(page, model, options, folders, match, predictions, undecodable)
+    report["images"]["sha256"] = images_hash(decoded, match.labels)
     if quantized is not None:
         report["quantized"] = quantized
     if perturbations:
@@ -334,6 +336,7 @@ def _report(page, model, options, folders, match, predictions, undecodable) -> d
             "quantize": model.get("quantize"),
             "bytes": model.get("bytes"),
             "image_size": page.image_size,
+            "weights_sha256": model.get("weights_sha256"),
         },
         "backend": page.backend,
         "images": {
