@@ -214,6 +214,7 @@ def test_summary_reads_the_figures():
         "would decide it at this error rate",
         "Accuracy: 66.7% (30.0–90.3%) on 6 images (balanced 66.7%, macro F1 0.66); "
         "95% intervals in brackets",
+        "These figures assume none of the images was used for training (--training DIR checks)",
         "  label       precision          recall     F1  images",
         "  cat       50% (9–91%)     50% (9–91%)  50.0%       2",
         "  dog      67% (21–94%)  100% (34–100%)  80.0%       2",

@@ -73,6 +73,18 @@ from tmbuild.errors import TmbuildError
     help="Classify again under changed light, colour, focus and framing.",
 )
 @click.option(
+    "--training",
+    "training_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The training images (one folder per label): held-out images found among them, "
+    "exact or near copies, are reported and left out of the figures.",
+)
+@click.option(
+    "--keep-leaked",
+    is_flag=True,
+    help="With --training: count the held-out images found among them in the figures.",
+)
+@click.option(
     "--chromium",
     "chromium_path",
     help="Chromium to run (default: $TMBUILD_CHROMIUM, else chromium on this machine).",
@@ -92,6 +104,8 @@ def evaluate(
     force,
     compare_quantized,
     robustness,
+    training_dir,
+    keep_leaked,
     chromium_path,
     verbose,
     quiet,
@@ -108,6 +122,7 @@ def evaluate(
       tmbuild eval --images holdout --target-error 0.02 --write-threshold
       tmbuild eval --images holdout --write-threshold --force
       tmbuild eval --images holdout --compare-quantized float16 --robustness
+      tmbuild eval --images holdout --training samples
     """
     setup_logging(verbose, quiet)
     from tmbuild.config.schema import EvalConfig
@@ -127,6 +142,8 @@ def evaluate(
             raise click.UsageError("--write-threshold needs a site.yaml to write to")
         if force and not write_threshold:
             raise click.UsageError("--force goes with --write-threshold")
+        if keep_leaked and training_dir is None:
+            raise click.UsageError("--keep-leaked goes with --training")
         if target_error is None:
             # With --site alone, site.yaml's default.
             target_error = (config.eval if config is not None else EvalConfig()).target_error
@@ -137,6 +154,8 @@ def evaluate(
             compare_quantized=compare_quantized,
             robustness=robustness,
             chromium=chromium_path,
+            training=training_dir,
+            keep_leaked=keep_leaked,
         )
         with progress_bar(quiet, "Classifying") as progress:
             evaluation = run_eval(config, options, progress=progress)

@@ -6,6 +6,8 @@
 - metrics: accuracy, confusion, thresholds, from the predictions
 - intervals: 95% intervals on those figures, and how many images would narrow them
 - verdict: can it ship, at what threshold; and whether --write-threshold may write it
+- classify: images through the page's window.tmbuild API, in batches, as uploads go
+- leakage: held-out images that are training images, by their bytes or a perceptual hash
 - perturb: changes of light, colour, focus and framing, for the robustness table
 - report: eval.json, eval.html and the terminal summary
 - record: tmbuild-eval.json, the accuracy recorded beside a build for tmbuild diff

@@ -318,6 +318,7 @@ def summary(report: dict) -> str:
         f"Accuracy: {pct_interval(report['accuracy'], report['accuracy_interval'])} on "
         f"{images['classified']} images (balanced {pct(report['balanced_accuracy'])}, "
         f"macro F1 {num(report['macro_f1'])}); 95% intervals in brackets",
+        _leakage_line(report),
     ]
     # Labels are the export's text: escaped and cut, so the table stays one line a class.
     labels = [printable(c["label"], 40) for c in report["classes"]]
@@ -377,6 +378,21 @@ def summary(report: dict) -> str:
                 f"{pct(row['accuracy'])} ({_signed(-worst['drop'])}); every change in eval.html"
             )
     return "\n".join(lines)
+
+
+def _leakage_line(report: dict) -> str:
+    leakage = report["leakage"]
+    if not leakage["checked"]:
+        return (
+            "These figures assume none of the images was used for training (--training DIR checks)"
+        )
+    found = leakage["duplicates"]
+    if not found:
+        return f"None of the images is among the {leakage['training_images']} training images"
+    what = "left out of these figures" if leakage["left_out"] else "counted in these figures"
+    return (
+        f"{len(found)} image(s) are among the {leakage['training_images']} training images, {what}"
+    )
 
 
 def _operating(point: dict) -> str:

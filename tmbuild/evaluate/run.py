@@ -1,15 +1,11 @@
 """`tmbuild eval`: held-out images through the built page in headless Chromium, then the numbers.
 
-Each image goes the way a visitor's upload goes: its bytes become a Blob, an `<img>` decodes it
-(applying EXIF orientation), and the page's own `window.tmbuild.classify` predicts, on the
-backend the page picks. So the figures are the production figures, not a re-implementation's.
-Images travel inside the evaluate calls (base64, a batch at a time), so no server needs to see
-the user's folder and the page's CSP stays as shipped.
+Each image goes the way a visitor's upload goes (tmbuild.evaluate.classify), so the figures are
+the production figures, not a re-implementation's.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import tempfile
@@ -22,60 +18,15 @@ from tmbuild.config.load import SiteConfig
 from tmbuild.config.schema import EvalConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.evaluate import metrics
+from tmbuild.evaluate.classify import Outcome, classify_images
 from tmbuild.evaluate.headless import SitePage, chromium, open_site
-from tmbuild.evaluate.labelled import LabelledImage, list_labelled, match_folders
+from tmbuild.evaluate.labelled import list_labelled, match_folders
+from tmbuild.evaluate.leakage import Fingerprint, duplicates, file_sha256
 from tmbuild.evaluate.lints import dataset_lints
 from tmbuild.evaluate.metrics import Prediction
-from tmbuild.evaluate.perturb import ORIGINAL, PERTURB_JS, Perturbation, by_name, robustness_summary
+from tmbuild.evaluate.perturb import ORIGINAL, Perturbation, by_name, robustness_summary
 from tmbuild.evaluate.record import images_hash
 from tmbuild.evaluate.verdict import verdict
-
-MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger than any photo; refused rather than sent whole
-BATCH_IMAGES = 16  # images per evaluate call: few round trips, each well inside the timeout
-BATCH_BYTES = 12 * 1024 * 1024
-QUANTIZE_CHOICES = ("float16", "uint8")
-
-# `{ images: [{data}], labels, spec, imageSize }` -> one result per image, in order. A file the
-# browser cannot decode gets `error` and the batch goes on; probabilities come in label order.
-CLASSIFY_JS = (
-    """async ({ images, labels, spec, imageSize }) => {
-  const perturb = """
-    + PERTURB_JS
-    + """;
-  const decode = (data) => {
-    const text = atob(data);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-    return bytes;
-  };
-  const results = [];
-  for (const item of images) {
-    if (item.error) {
-      results.push({ error: item.error });
-      continue;
-    }
-    const url = URL.createObjectURL(new Blob([decode(item.data)]));
-    const image = new Image();
-    try {
-      await new Promise((resolve, reject) => {
-        image.onload = resolve;
-        image.onerror = () => reject(new Error("the browser cannot decode it as an image"));
-        image.src = url;
-      });
-      const source = spec ? perturb(image, spec, imageSize) : image;
-      const result = await window.tmbuild.classify(source);
-      const byLabel = new Map(result.predictions.map((p) => [p.label, p.probability]));
-      results.push({ probabilities: labels.map((label) => byLabel.get(label)),
-        status: result.status });
-    } catch (error) {
-      results.push({ error: String((error && error.message) || error) });
-    } finally {
-      URL.revokeObjectURL(url);
-    }
-  }
-  return results;
-}"""
-)
 
 
 @dataclass
@@ -86,14 +37,8 @@ class EvalOptions:
     compare_quantized: str | None = None  # float16 or uint8
     robustness: bool = False
     chromium: str | None = None  # path of the browser; None: TMBUILD_CHROMIUM or the PATH's
-
-
-@dataclass
-class Outcome:
-    image: LabelledImage
-    probabilities: list[float] | None
-    status: str | None  # the page's verdict at its own threshold: confident or uncertain
-    error: str | None
+    training: Path | None = None  # the training images, one folder per label, to find leaks
+    keep_leaked: bool = False  # count held-out images found among them, rather than leave out
 
 
 @dataclass
@@ -110,61 +55,6 @@ class Evaluation:
 
 
 Progress = Callable[[int, int], None]
-
-
-def classify_images(
-    site: SitePage,
-    images: list[LabelledImage],
-    perturbation: Perturbation | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[Outcome]:
-    """Classify each image in the page, in batches; `progress(n)` after each batch of n."""
-    spec = perturbation.spec if perturbation is not None else None
-    outcomes: list[Outcome] = []
-    for batch in _batches(images):
-        payload = [_payload(image) for image in batch]
-        results = site.page.evaluate(
-            CLASSIFY_JS,
-            {"images": payload, "labels": site.labels, "spec": spec, "imageSize": site.image_size},
-        )
-        if site.errors:
-            raise TmbuildError(f"the built page failed while classifying: {site.errors[0]}")
-        for image, result in zip(batch, results, strict=True):
-            outcomes.append(
-                Outcome(
-                    image, result.get("probabilities"), result.get("status"), result.get("error")
-                )
-            )
-        if progress is not None:
-            progress(len(batch))
-    return outcomes
-
-
-def _batches(images: list[LabelledImage]):
-    batch, size = [], 0
-    for image in images:
-        try:
-            length = image.path.stat().st_size
-        except OSError:
-            length = 0
-        if batch and (len(batch) >= BATCH_IMAGES or size + length > BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(image)
-        size += length
-    if batch:
-        yield batch
-
-
-def _payload(image: LabelledImage) -> dict:
-    try:
-        with image.path.open("rb") as file:
-            data = file.read(MAX_IMAGE_BYTES + 1)
-    except OSError as error:
-        return {"error": f"cannot read it: {error.strerror or error}"}
-    if len(data) > MAX_IMAGE_BYTES:
-        return {"error": "larger than 64 MiB; not a photo"}
-    return {"data": base64.b64encode(data).decode("ascii")}
 
 
 def evaluate(
@@ -187,11 +77,13 @@ def evaluate(
 
     clock = 0.0
 
-    def classify(page: SitePage, images: list, perturbation: Perturbation | None = None):
+    def classify(
+        page: SitePage, images: list, perturbation: Perturbation | None = None, hash: bool = False
+    ):
         nonlocal clock
         begun = time.perf_counter()
         try:
-            return classify_images(page, images, perturbation, progress=step)
+            return classify_images(page, images, perturbation, progress=step, hash=hash)
         finally:
             clock += time.perf_counter() - begun
 
@@ -207,8 +99,21 @@ def evaluate(
                 raise TmbuildError(_nothing_to_evaluate(options.images, folders, match))
             perturbations = by_name() if options.robustness else []
             rounds = bool(options.compare_quantized) + len(perturbations)
-            total = len(images) * (1 + rounds)
-            outcomes = classify(page, images)
+            training = list_labelled(options.training).all_images() if options.training else []
+            total = len(images) * (1 + rounds) + len(training)
+            outcomes = classify(page, images, hash=bool(training))
+            leakage = {"checked": options.training is not None}
+            if options.training is not None:
+                hashed = classify_images(page, training, progress=step, hash=True, classify=False)
+                leakage.update(_leaks(outcomes, hashed, options.keep_leaked))
+                leaked = {found["image"] for found in leakage["duplicates"]}
+                if leaked and not options.keep_leaked:
+                    outcomes = [o for o in outcomes if o.image.name not in leaked]
+                    if not outcomes:
+                        raise TmbuildError(
+                            f"{options.training}: every held-out image is a training image: "
+                            "nothing is left to measure (--keep-leaked measures them anyway)"
+                        )
             predictions, undecodable = _predictions(outcomes, match.labels, page.labels)
             decoded = [o.image for o in outcomes if o.probabilities is not None]
             total = len(images) + len(decoded) * rounds  # undecodable images are not retried
@@ -237,12 +142,35 @@ def evaluate(
 
     report = _report(page, model, options, folders, match, predictions, undecodable)
     report["images"]["sha256"] = images_hash(decoded, match.labels)
+    report["leakage"] = leakage
+    if leakage.get("duplicates"):
+        found = leakage["duplicates"]
+        exact = sum(item["kind"] == "exact" for item in found)
+        what = "counted in the figures" if options.keep_leaked else "left out of the figures"
+        report["warnings"].insert(
+            0,
+            f"{len(found)} held-out image(s) are also training images ({exact} exact, "
+            f"{len(found) - exact} near copies): {what}; see eval.html",
+        )
     if quantized is not None:
         report["quantized"] = quantized
     if perturbations:
         report["robustness"] = robustness_summary(accuracies, len(decoded))
         report["warnings"] += report["robustness"]["warnings"]
     return Evaluation(report, time.perf_counter() - started, done, clock)
+
+
+def _leaks(outcomes: list[Outcome], training: list[Outcome], keep: bool) -> dict:
+    """The leakage check's part of the report: held-out images found among the training ones."""
+
+    def prints(items: list[Outcome]) -> list[Fingerprint]:
+        return [Fingerprint(o.image.name, file_sha256(o.image.path), o.phash) for o in items]
+
+    return {
+        "training_images": len(training),
+        "duplicates": duplicates(prints(outcomes), prints(training)),
+        "left_out": not keep,
+    }
 
 
 def _aliases_source(config: SiteConfig | None) -> str:
@@ -378,6 +306,7 @@ def _report(page, model, options, folders, match, predictions, undecodable) -> d
             for p in predictions
         ],
         "warnings": warnings,
+        "leakage": {"checked": False},  # evaluate() fills it in with --training
     }
     report["verdict"] = verdict(report)
     return report

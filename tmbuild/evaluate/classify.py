@@ -1,0 +1,144 @@
+"""Images through the built page's own `window.tmbuild.classify`, in batches, as uploads go.
+
+Each image's bytes become a Blob, an `<img>` decodes it (applying EXIF orientation), and the
+page classifies it on the backend it picks. Images travel inside the evaluate calls (base64, a
+batch at a time), so no server needs to see the user's folder and the page's CSP stays as
+shipped. The same decoding gives the leakage check its hashes and the report its thumbnails.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tmbuild.errors import TmbuildError
+from tmbuild.evaluate.headless import SitePage
+from tmbuild.evaluate.labelled import LabelledImage
+from tmbuild.evaluate.leakage import PHASH_JS
+from tmbuild.evaluate.perturb import PERTURB_JS, Perturbation
+
+MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger than any photo; refused rather than sent whole
+BATCH_IMAGES = 16  # images per evaluate call: few round trips, each well inside the timeout
+BATCH_BYTES = 12 * 1024 * 1024
+
+# `{ images: [{data}], labels, spec, imageSize, hash, classify }` -> one result per image, in
+# order. A file the browser cannot decode gets `error` and the batch goes on; probabilities come
+# in label order; `phash` (with `hash`) is the leakage check's hash of the decoded image.
+CLASSIFY_JS = (
+    """async ({ images, labels, spec, imageSize, hash, classify }) => {
+  const perturb = """
+    + PERTURB_JS
+    + """;
+  const phash = """
+    + PHASH_JS
+    + """;
+  const decode = (data) => {
+    const text = atob(data);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  };
+  const results = [];
+  for (const item of images) {
+    if (item.error) {
+      results.push({ error: item.error });
+      continue;
+    }
+    const url = URL.createObjectURL(new Blob([decode(item.data)]));
+    const image = new Image();
+    try {
+      await new Promise((resolve, reject) => {
+        image.onload = resolve;
+        image.onerror = () => reject(new Error("the browser cannot decode it as an image"));
+        image.src = url;
+      });
+      const entry = { phash: hash ? phash(image) : null };
+      if (classify) {
+        const source = spec ? perturb(image, spec, imageSize) : image;
+        const result = await window.tmbuild.classify(source);
+        const byLabel = new Map(result.predictions.map((p) => [p.label, p.probability]));
+        entry.probabilities = labels.map((label) => byLabel.get(label));
+        entry.status = result.status;
+      }
+      results.push(entry);
+    } catch (error) {
+      results.push({ error: String((error && error.message) || error) });
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }
+  return results;
+}"""
+)
+
+
+@dataclass
+class Outcome:
+    image: LabelledImage
+    probabilities: list[float] | None
+    status: str | None  # the page's verdict at its own threshold: confident or uncertain
+    error: str | None
+    phash: int | None = None  # tmbuild.evaluate.leakage's hash, when asked for
+
+
+def classify_images(
+    site: SitePage,
+    images: list[LabelledImage],
+    perturbation: Perturbation | None = None,
+    progress: Callable[[int], None] | None = None,
+    hash: bool = False,
+    classify: bool = True,
+) -> list[Outcome]:
+    """Classify each image in the page, in batches; `progress(n)` after each batch of n. With
+    `hash`, each also gets its pHash; without `classify`, only that."""
+    spec = perturbation.spec if perturbation is not None else None
+    outcomes: list[Outcome] = []
+    for batch in _batches(images):
+        payload = [_payload(image) for image in batch]
+        arguments = {"images": payload, "labels": site.labels, "spec": spec}
+        arguments.update(imageSize=site.image_size, hash=hash, classify=classify)
+        results = site.page.evaluate(CLASSIFY_JS, arguments)
+        if site.errors:
+            raise TmbuildError(f"the built page failed while classifying: {site.errors[0]}")
+        for image, result in zip(batch, results, strict=True):
+            phash = result.get("phash")
+            outcomes.append(
+                Outcome(
+                    image,
+                    result.get("probabilities"),
+                    result.get("status"),
+                    result.get("error"),
+                    None if phash is None else int(phash, 16),
+                )
+            )
+        if progress is not None:
+            progress(len(batch))
+    return outcomes
+
+
+def _batches(images: list[LabelledImage]):
+    batch, size = [], 0
+    for image in images:
+        try:
+            length = image.path.stat().st_size
+        except OSError:
+            length = 0
+        if batch and (len(batch) >= BATCH_IMAGES or size + length > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(image)
+        size += length
+    if batch:
+        yield batch
+
+
+def _payload(image: LabelledImage) -> dict:
+    try:
+        with image.path.open("rb") as file:
+            data = file.read(MAX_IMAGE_BYTES + 1)
+    except OSError as error:
+        return {"error": f"cannot read it: {error.strerror or error}"}
+    if len(data) > MAX_IMAGE_BYTES:
+        return {"error": "larger than 64 MiB; not a photo"}
+    return {"data": base64.b64encode(data).decode("ascii")}
