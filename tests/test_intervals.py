@@ -12,7 +12,8 @@ from support.eval_helpers import reference, report_of
 
 from tmbuild.evaluate import intervals
 from tmbuild.evaluate.metrics import Prediction
-from tmbuild.evaluate.report import render_html, summary
+from tmbuild.evaluate.report import render_html
+from tmbuild.evaluate.summary import summary
 from tmbuild.evaluate.verdict import MAX_ERROR_WIDTH, NOT_READY, SHIP, UNDECIDED, threshold_decision
 
 LABELS = ["cat", "dog"]

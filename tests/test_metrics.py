@@ -15,8 +15,9 @@ from tmbuild.evaluate.intervals import wilson
 from tmbuild.evaluate.labelled import FolderMatch, LabelledFolders
 from tmbuild.evaluate.metrics import Prediction
 from tmbuild.evaluate.perturb import robustness_summary
-from tmbuild.evaluate.report import render_html, summary, to_json
+from tmbuild.evaluate.report import render_html, to_json
 from tmbuild.evaluate.run import EvalOptions, _report
+from tmbuild.evaluate.summary import summary
 
 LABELS = ["cat", "dog", "other"]
 CAT, DOG, OTHER = range(3)
@@ -241,3 +242,19 @@ def test_html_report_is_self_contained():
     assert "<script" not in html and "http://" not in html and "https://" not in html
     assert "src=" not in html and "<link" not in html
     assert html.count("<rect x=") >= 9  # a cell per pair of labels
+
+
+def test_robustness_table_reads_a_gain_as_a_gain():
+    report = _report_of(PREDICTIONS)
+    report["robustness"] = robustness_summary(
+        {"original": 0.9, "darker": 0.94, "blur": 0.85, "warm": 0.9}, images=100
+    )
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td></tr>", render_html(report)
+    )
+    assert rows[-4:] == [
+        ("Original", "no change"),
+        ("40% darker", "gain 4.0 points"),  # it once read "drop -4.0 points"
+        ("Slight blur", "drop 5.0 points"),
+        ("Warm light", "no change"),
+    ]

@@ -127,9 +127,10 @@ def evaluate(
     setup_logging(verbose, quiet)
     from tmbuild.config.schema import EvalConfig
     from tmbuild.evaluate.record import summary_record, write_record
-    from tmbuild.evaluate.report import summary, write_reports
+    from tmbuild.evaluate.report import write_reports
     from tmbuild.evaluate.run import EvalOptions
     from tmbuild.evaluate.run import evaluate as run_eval
+    from tmbuild.evaluate.summary import summary
     from tmbuild.evaluate.verdict import MAX_ERROR_WIDTH, threshold_decision
 
     # With --site alone there is nothing to build: site.yaml is optional then.

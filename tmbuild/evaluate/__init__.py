@@ -9,7 +9,8 @@
 - classify: images through the page's window.tmbuild API, in batches, as uploads go
 - leakage: held-out images that are training images, by their bytes or a perceptual hash
 - perturb: changes of light, colour, focus and framing, for the robustness table
-- report: eval.json, eval.html and the terminal summary
+- report: eval.json and eval.html, with the charts they draw
+- summary: what the terminal shows
 - record: tmbuild-eval.json, the accuracy recorded beside a build for tmbuild diff
 - lints: advice on a model and its images
 - split: a held-out share of each label's images set aside

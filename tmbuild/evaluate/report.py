@@ -14,10 +14,8 @@ from pathlib import Path
 import jinja2
 
 from tmbuild import __version__
-from tmbuild.evaluate.metrics import threshold_floor
 from tmbuild.evaluate.perturb import COLLAPSE_DROP
 from tmbuild.sizes import format_size
-from tmbuild.untrusted import printable
 
 TEMPLATE = "eval_report.html"
 MAX_MISTAKES_SHOWN = 100
@@ -306,101 +304,6 @@ def robustness_chart(robustness: dict) -> dict:
     }
 
 
-# ---- the terminal ----------------------------------------------------------------------------
-
-
-def summary(report: dict) -> str:
-    """What `tmbuild eval` prints: the verdict, the headline figures with their 95% intervals,
-    the per-class table, threshold advice."""
-    images = report["images"]
-    lines = [
-        report["verdict"]["text"],
-        f"Accuracy: {pct_interval(report['accuracy'], report['accuracy_interval'])} on "
-        f"{images['classified']} images (balanced {pct(report['balanced_accuracy'])}, "
-        f"macro F1 {num(report['macro_f1'])}); 95% intervals in brackets",
-        _leakage_line(report),
-    ]
-    # Labels are the export's text: escaped and cut, so the table stays one line a class.
-    labels = [printable(c["label"], 40) for c in report["classes"]]
-    width = max([len(label) for label in labels] + [5])
-    cells = [
-        (
-            pct_interval(c["precision"], c["precision_interval"], 0),
-            pct_interval(c["recall"], c["recall_interval"], 0),
-        )
-        for c in report["classes"]
-    ]
-    precision_width = max([len(p) for p, _ in cells] + [9])
-    recall_width = max([len(r) for _, r in cells] + [6])
-    lines.append(
-        f"  {'label':<{width}}  {'precision':>{precision_width}}  {'recall':>{recall_width}}"
-        "     F1  images"
-    )
-    for label, entry, (precision, recall) in zip(labels, report["classes"], cells, strict=True):
-        lines.append(
-            f"  {label:<{width}}  {precision:>{precision_width}}  {recall:>{recall_width}}  "
-            f"{pct(entry['f1']):>5}  {entry['support']:>6}"
-        )
-    settings = report["threshold"]
-    current = settings["at_current"]
-    lines.append(f"Threshold {settings['current']:.2f} (now): {_operating(current)}")
-    best = settings["at_recommended"]
-    if best is None:
-        lines.append(
-            f"No threshold keeps errors at or under {pct(settings['target_error'])}: "
-            "add training images, or accept a higher --target-error"
-        )
-    else:
-        lines.append(
-            f"Recommended threshold {best['threshold']:.2f} for at most "
-            f"{pct(settings['target_error'])} errors: {_operating(best)}"
-        )
-        if best["threshold"] == threshold_floor(len(report["model"]["labels"])):
-            lines += [
-                "  (the lowest that means anything: on these images the top label is good enough",
-                "  without one; a catch-all class is what guards against photos of nothing)",
-            ]
-    if "quantized" in report:
-        quantized = report["quantized"]
-        lines.append(
-            f"{quantized['quantize']} weights ({_size(report['model']['bytes'])} → "
-            f"{_size(quantized['model_bytes'])}): top-1 agreement "
-            f"{pct(quantized['top1_agreement'])}, accuracy {pct(report['accuracy'])} → "
-            f"{pct(quantized['accuracy'])} ({_signed(quantized['accuracy_change'])})"
-        )
-    if "robustness" in report:
-        robustness = report["robustness"]
-        worst = robustness["worst"]
-        if worst is not None:
-            row = next(r for r in robustness["perturbations"] if r["name"] == worst["name"])
-            lines.append(
-                f"Robustness: worst under {row['title']}, {pct(robustness['baseline'])} → "
-                f"{pct(row['accuracy'])} ({_signed(-worst['drop'])}); every change in eval.html"
-            )
-    return "\n".join(lines)
-
-
-def _leakage_line(report: dict) -> str:
-    leakage = report["leakage"]
-    if not leakage["checked"]:
-        return (
-            "These figures assume none of the images was used for training (--training DIR checks)"
-        )
-    found = leakage["duplicates"]
-    if not found:
-        return f"None of the images is among the {leakage['training_images']} training images"
-    what = "left out of these figures" if leakage["left_out"] else "counted in these figures"
-    return (
-        f"{len(found)} image(s) are among the {leakage['training_images']} training images, {what}"
-    )
-
-
-def _operating(point: dict) -> str:
-    automation = pct_interval(point["automation"], point["automation_interval"])
-    error = pct_interval(point["error_rate"], point["error_interval"])
-    return f"{automation} automated, {error} of those wrong"
-
-
 def _points(drop: float | None) -> str:
     """A change in accuracy from the original, in percentage points, read the right way round:
     0.052 -> "drop 5.2 points", -0.04 -> "gain 4.0 points"."""
@@ -414,10 +317,3 @@ def _points(drop: float | None) -> str:
 
 def _size(size: int | None) -> str:
     return "?" if size is None else format_size(size)
-
-
-def _signed(change: float | None) -> str:
-    if change is None:
-        return "—"
-    points = change * 100
-    return f"{points:+.1f} points" if abs(points) >= 0.05 else "no change"
