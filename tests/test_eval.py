@@ -96,6 +96,7 @@ def test_eval_matches_an_independent_count(tmp_path, monkeypatch, name):
     assert result.stdout.startswith(f"Classified {decodable + 1} images in ")
     assert "wasm)" in result.stdout.splitlines()[0]
     assert report["backend"] == "wasm"
+    assert "thumbnails" not in report  # eval.html's alone
     assert report["images"]["unmatched_folders"] == ["unsorted"]
     assert "folders that match no label were left out: unsorted" in result.stderr
     [broken] = report["images"]["undecodable"]  # every real JPEG, PNG, WebP, AVIF, .jfif decodes
@@ -201,6 +202,15 @@ def _check_html_report(path: Path, labels: list[str]) -> None:
         assert charts["threshold-chart"]["points"][0] == 101  # automation at every threshold
         accuracy = page.text_content("#accuracy .value")
         assert accuracy.endswith("%")
+        # Thumbnails of the most confident mistakes and the least confident right answers:
+        # small JPEGs inside the file, decoded by the browser, asking for nothing.
+        thumbnails = page.evaluate("""() => [...document.querySelectorAll("img.thumb")].map(
+          (img) => ({ src: img.src.slice(0, 23), width: img.naturalWidth,
+            height: img.naturalHeight, row: img.closest("table").id }))""")
+        assert {t["row"] for t in thumbnails} <= {"mistakes", "least-sure"}
+        assert any(t["row"] == "least-sure" for t in thumbnails)
+        assert all(t["src"] == "data:image/jpeg;base64," for t in thumbnails)
+        assert all(0 < max(t["width"], t["height"]) <= 96 for t in thumbnails)
 
 
 @pytest.mark.browser

@@ -24,14 +24,19 @@ BATCH_BYTES = 12 * 1024 * 1024
 
 # `{ images: [{data}], labels, spec, imageSize, hash, classify }` -> one result per image, in
 # order. A file the browser cannot decode gets `error` and the batch goes on; probabilities come
-# in label order; `phash` (with `hash`) is the leakage check's hash of the decoded image.
+# in label order; `phash` (with `hash`) is the leakage check's hash of the decoded image, and
+# `thumbnail` (with `thumbnail`) a small JPEG of it as a data: URL, for the report.
+THUMBNAIL_PIXELS = 96  # the longer side of the report's thumbnails
 CLASSIFY_JS = (
-    """async ({ images, labels, spec, imageSize, hash, classify }) => {
+    """async ({ images, labels, spec, imageSize, hash, classify, thumbnail }) => {
   const perturb = """
     + PERTURB_JS
     + """;
   const phash = """
     + PHASH_JS
+    + """;
+  const THUMBNAIL = """
+    + str(THUMBNAIL_PIXELS)
     + """;
   const decode = (data) => {
     const text = atob(data);
@@ -54,6 +59,17 @@ CLASSIFY_JS = (
         image.src = url;
       });
       const entry = { phash: hash ? phash(image) : null };
+      if (thumbnail) {
+        const scale = Math.min(1, THUMBNAIL / Math.max(image.naturalWidth, image.naturalHeight));
+        const canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(image.naturalWidth * scale));
+        canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
+        const context = canvas.getContext("2d");
+        context.fillStyle = "#ffffff";
+        context.fillRect(0, 0, canvas.width, canvas.height);
+        context.drawImage(image, 0, 0, canvas.width, canvas.height);
+        entry.thumbnail = canvas.toDataURL("image/jpeg", 0.7);
+      }
       if (classify) {
         const source = spec ? perturb(image, spec, imageSize) : image;
         const result = await window.tmbuild.classify(source);
@@ -80,6 +96,7 @@ class Outcome:
     status: str | None  # the page's verdict at its own threshold: confident or uncertain
     error: str | None
     phash: int | None = None  # tmbuild.evaluate.leakage's hash, when asked for
+    thumbnail: str | None = None  # a data: URL, when asked for
 
 
 def classify_images(
@@ -89,6 +106,7 @@ def classify_images(
     progress: Callable[[int], None] | None = None,
     hash: bool = False,
     classify: bool = True,
+    thumbnail: bool = False,
 ) -> list[Outcome]:
     """Classify each image in the page, in batches; `progress(n)` after each batch of n. With
     `hash`, each also gets its pHash; without `classify`, only that."""
@@ -97,7 +115,9 @@ def classify_images(
     for batch in _batches(images):
         payload = [_payload(image) for image in batch]
         arguments = {"images": payload, "labels": site.labels, "spec": spec}
-        arguments.update(imageSize=site.image_size, hash=hash, classify=classify)
+        arguments.update(
+            imageSize=site.image_size, hash=hash, classify=classify, thumbnail=thumbnail
+        )
         results = site.page.evaluate(CLASSIFY_JS, arguments)
         if site.errors:
             raise TmbuildError(f"the built page failed while classifying: {site.errors[0]}")
@@ -110,6 +130,7 @@ def classify_images(
                     result.get("status"),
                     result.get("error"),
                     None if phash is None else int(phash, 16),
+                    result.get("thumbnail"),
                 )
             )
         if progress is not None:

@@ -19,6 +19,7 @@ from tmbuild.sizes import format_size
 
 TEMPLATE = "eval_report.html"
 MAX_MISTAKES_SHOWN = 100
+MAX_THUMBNAILS = 12  # of the most confident mistakes, and of the least confident right answers
 # Thresholds listed in the report's table, besides the current and the recommended one.
 TABLE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 WEIGHT_KINDS = {"none": "float32", "float16": "float16", "uint8": "uint8"}
@@ -36,7 +37,9 @@ def rounded(value):
 
 
 def to_json(report: dict) -> str:
-    document = {"tmbuild_version": __version__, **rounded(report)}
+    """eval.json: the report without its thumbnails (they are eval.html's)."""
+    shown = {key: value for key, value in report.items() if key != "thumbnails"}
+    document = {"tmbuild_version": __version__, **rounded(shown)}
     return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
@@ -94,6 +97,8 @@ def render_html(report: dict) -> str:
             robustness_chart(report["robustness"]) if "robustness" in report else None
         ),
         "mistakes": mistakes(report)[:MAX_MISTAKES_SHOWN],
+        "least_sure": least_sure(report),
+        "thumbnails": report.get("thumbnails", {}),
         "weights_kind": WEIGHT_KINDS.get(report["model"]["quantize"], "unknown"),
     }
     return environment.get_template(TEMPLATE).render(context)
@@ -103,6 +108,18 @@ def mistakes(report: dict) -> list[dict]:
     """Wrong predictions, the most confident first: the ones a threshold cannot catch."""
     wrong = [p for p in report["predictions"] if p["predicted"] != p["truth"]]
     return sorted(wrong, key=lambda p: (-p["confidence"], p["image"]))
+
+
+def least_sure(report: dict) -> list[dict]:
+    """Right predictions, the least confident first: the next mistakes, likely."""
+    right = [p for p in report["predictions"] if p["predicted"] == p["truth"]]
+    return sorted(right, key=lambda p: (p["confidence"], p["image"]))[:MAX_THUMBNAILS]
+
+
+def thumbnailed(report: dict) -> list[str]:
+    """The images the report shows as thumbnails."""
+    shown = mistakes(report)[:MAX_THUMBNAILS] + least_sure(report)
+    return [p["image"] for p in shown]
 
 
 # ---- charts: plain data for the template's SVG ---------------------------------------------

@@ -26,6 +26,7 @@ from tmbuild.evaluate.lints import dataset_lints
 from tmbuild.evaluate.metrics import Prediction
 from tmbuild.evaluate.perturb import ORIGINAL, Perturbation, by_name, robustness_summary
 from tmbuild.evaluate.record import images_hash
+from tmbuild.evaluate.report import thumbnailed
 from tmbuild.evaluate.verdict import verdict
 
 
@@ -126,6 +127,13 @@ def evaluate(
                 )
                 accuracies[perturbation.name] = metrics.accuracy(changed)
             model = _manifest_model(site)
+            names = set(thumbnailed({"predictions": _shown(predictions)}))
+            pictured = [o.image for o in outcomes if o.image.name in names]
+            thumbnails = {
+                o.image.name: o.thumbnail
+                for o in classify_images(page, pictured, thumbnail=True, classify=False)
+                if o.thumbnail
+            }
         quantized = None
         if options.compare_quantized:
             other = _build_site(config, Path(scratch) / "quantized", options.compare_quantized)
@@ -143,6 +151,7 @@ def evaluate(
     report = _report(page, model, options, folders, match, predictions, undecodable)
     report["images"]["sha256"] = images_hash(decoded, match.labels)
     report["leakage"] = leakage
+    report["thumbnails"] = thumbnails
     if leakage.get("duplicates"):
         found = leakage["duplicates"]
         exact = sum(item["kind"] == "exact" for item in found)
@@ -158,6 +167,14 @@ def evaluate(
         report["robustness"] = robustness_summary(accuracies, len(decoded))
         report["warnings"] += report["robustness"]["warnings"]
     return Evaluation(report, time.perf_counter() - started, done, clock)
+
+
+def _shown(predictions: list[Prediction]) -> list[dict]:
+    """Predictions as the report lists them, enough to choose its thumbnails."""
+    return [
+        {"image": p.image, "truth": p.truth, "predicted": p.predicted, "confidence": p.confidence}
+        for p in predictions
+    ]
 
 
 def _leaks(outcomes: list[Outcome], training: list[Outcome], keep: bool) -> dict:
