@@ -176,3 +176,23 @@ def test_a_page_without_the_engine_is_warned_about(tmp_path, caplog, monkeypatch
         f"{shown}: uses <tm-result> but does not load the page's elements "
         "({{ scripts.page.url }}): they stay empty",
     ]
+
+
+def test_an_input_the_site_does_not_offer_is_warned_about(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("tmbuild"), "propagate", True)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "index.html").write_text(
+        '{% extends "base.html" %}{% block main %}<tm-webcam></tm-webcam>'
+        "<tm-result></tm-result>{% endblock %}"
+    )
+    config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
+    classifier = replace(config.classifier, inputs=("upload",))
+    with caplog.at_level(logging.WARNING, logger="tmbuild"):
+        build(replace(config, templates=templates, classifier=classifier))
+    shown = str(templates / "index.html")
+    assert _warnings(caplog) == [
+        f"{shown}: <tm-webcam> stays hidden: classifier.inputs in site.yaml does not offer webcam",
+        f"{shown}: has no <tm-upload>, <tm-webcam> or data-tm-sample: visitors cannot give it "
+        "an image (fine if the page's own script calls window.tmbuild.classify)",
+    ]

@@ -306,3 +306,18 @@ def test_a_language_without_a_table_reads_english(tmp_path, context):
         page.wait_for_selector("tm-result .percent")
         assert problems == [], problems
         page.close()
+
+
+def test_an_input_the_site_does_not_offer_stays_hidden(tmp_path, context):
+    index = (
+        '{% extends "base.html" %}{% block main %}'
+        "<tm-upload></tm-upload><tm-webcam></tm-webcam><tm-result></tm-result>{% endblock %}"
+    )
+    site = _site(tmp_path, index, inputs=("upload",))
+    with serve_site(site) as url:
+        page = context.new_page()
+        page.goto(url + "/")
+        page.evaluate("window.tmbuild.ready")
+        assert page.is_visible("tm-upload")
+        assert not page.is_visible("tm-webcam")
+        page.close()

@@ -171,7 +171,8 @@ def render_site(
     for page in PAGES:
         files[page] = renderer.render(page, context)
         where = _template_shown(renderer, page)
-        for warning in contract_warnings(files[page].decode("utf-8"), scripts):
+        html = files[page].decode("utf-8")
+        for warning in contract_warnings(html, scripts, config.classifier.inputs):
             log.warning("%s: %s", where, warning)
         for script in blocked_inline_scripts(files[page].decode("utf-8")):
             log.warning(

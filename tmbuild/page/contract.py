@@ -68,8 +68,13 @@ class _Parts(HTMLParser):
             self.config = True
 
 
-def contract_warnings(html: str, scripts: dict[str, dict]) -> list[str]:
-    """What in a rendered page would not work, one line each (without the template's name)."""
+def contract_warnings(
+    html: str, scripts: dict[str, dict], inputs: tuple[str, ...] | list[str] = ("upload", "webcam")
+) -> list[str]:
+    """What in a rendered page would not work, one line each (without the template's name).
+
+    `inputs` is site.yaml's classifier.inputs: an input element it leaves out stays hidden.
+    """
     parts = _Parts()
     parts.feed(html)
     used = [tag for tag in dict.fromkeys(parts.tags) if tag.startswith("tm-")]
@@ -100,7 +105,14 @@ def contract_warnings(html: str, scripts: dict[str, dict]) -> list[str]:
                 f'id="{element_id}" is from tmbuild\'s former page script and is no longer '
                 f"filled in; use <{FORMER_IDS[element_id]}> ({ELEMENTS[FORMER_IDS[element_id]]})"
             )
-    if page and not (set(known) & {"tm-upload", "tm-webcam"}) and not parts.samples:
+    for tag, name in (("tm-upload", "upload"), ("tm-webcam", "webcam")):
+        if tag in known and name not in inputs:
+            warnings.append(
+                f"<{tag}> stays hidden: classifier.inputs in site.yaml does not offer {name}"
+            )
+    offered = {tag for tag, name in (("tm-upload", "upload"), ("tm-webcam", "webcam"))
+               if name in inputs}  # fmt: skip
+    if page and not (set(known) & offered) and not parts.samples:
         warnings.append(
             f"has no <tm-upload>, <tm-webcam> or {SAMPLE_ATTRIBUTE}: visitors cannot give it an "
             "image (fine if the page's own script calls window.tmbuild.classify)"

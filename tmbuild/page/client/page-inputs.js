@@ -1,7 +1,7 @@
 /* Where images come from: <tm-upload> (a file, dropped, pasted or picked), <tm-webcam>, and
  * any element with data-tm-sample="URL" (a sample to click). <tm-preview> shows the image. */
 
-import { TmElement, clearError, make, showError, t, touchOnly, withClassifier }
+import { TmElement, clearError, config, make, showError, t, touchOnly, withClassifier }
   from "./page-context.js";
 import { clearResults } from "./page-result.js";
 
@@ -61,8 +61,13 @@ export class TmPreview extends TmElement {
   }
 }
 
+// site.yaml's classifier.inputs says what the page offers: an input it leaves out stays hidden
+// wherever a template puts it.
+const offered = (input) => !config.classifier || config.classifier.inputs.includes(input);
+
 export class TmUpload extends TmElement {
   make() {
+    this.hidden = !offered("upload");
     const touch = touchOnly();
     const input = make("input", { type: "file", accept: "image/*", hidden: true });
     const zone = make("div", { class: "dropzone", tabindex: "0" },
@@ -91,13 +96,14 @@ export class TmUpload extends TmElement {
 
 // Pasting works anywhere on a page that offers uploads, once however many it offers.
 document.addEventListener("paste", (event) => {
-  if (!document.querySelector("tm-upload") || !event.clipboardData) return;
+  if (!document.querySelector("tm-upload:not([hidden])") || !event.clipboardData) return;
   const item = Array.from(event.clipboardData.items).find((i) => i.type.startsWith("image/"));
   if (item) showFile(item.getAsFile());
 });
 
 export class TmWebcam extends TmElement {
   make() {
+    this.hidden = !offered("webcam");
     this.append(make("div", { class: "webcam" },
       make("button", { type: "button", class: "button tm-webcam-toggle", disabled: true,
         text: t("webcam_start") }),
