@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 from conftest import ROOT
@@ -196,3 +196,17 @@ def test_an_input_the_site_does_not_offer_is_warned_about(tmp_path, caplog, monk
         f"{shown}: has no <tm-upload>, <tm-webcam> or data-tm-sample: visitors cannot give it "
         "an image (fine if the page's own script calls window.tmbuild.classify)",
     ]
+
+
+def test_a_message_key_the_page_does_not_have_is_named(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("tmbuild"), "propagate", True)
+    config, _ = load_config(ROOT / "site.yaml", {"output": tmp_path / "dist"})
+    if "messages" not in {field.name for field in fields(config)}:
+        pytest.skip("site.yaml has no messages: yet")
+    config = replace(config, messages=(("retyr", "Again"), ("retry", "Once more")))
+    with caplog.at_level(logging.WARNING, logger="tmbuild"):
+        build(config)
+    assert _warnings(caplog) == [
+        "messages: 'retyr' is not a word of the page (did you mean 'retry'?); it changes nothing"
+    ]
+    assert "Once more" in (tmp_path / "dist" / "index.html").read_text()

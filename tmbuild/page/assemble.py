@@ -7,6 +7,7 @@ string-built JavaScript), so labels and titles can never inject code.
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import logging
 import re
@@ -185,9 +186,18 @@ def render_site(
 
 
 def _words(config: SiteConfig) -> tuple[str, dict[str, str]]:
-    """The page's language and its words: site.yaml `lang:` and `messages:` once it has them."""
+    """The page's language and its words: site.yaml `lang:`, and `messages:` over its table.
+
+    A key the page has no message for is named (a typo would otherwise change nothing).
+    """
     lang = getattr(config, "lang", None) or words.DEFAULT_LANGUAGE
-    return lang, words.messages(lang, getattr(config, "messages", None))
+    overrides = dict(getattr(config, "messages", None) or ())
+    known = words.message_table()[words.DEFAULT_LANGUAGE]
+    for key in sorted(set(overrides) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        log.warning("messages: %r is not a word of the page%s; it changes nothing", key, hint)
+    return lang, words.messages(lang, overrides)
 
 
 def _designer_assets(renderer: Renderer) -> list[str]:
