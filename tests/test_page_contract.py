@@ -7,7 +7,7 @@ its own: without it its feature is gone and nothing else breaks; twice, both cop
 from __future__ import annotations
 
 import re
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,18 +63,9 @@ def _site(tmp_path: Path, index: str | None = None, lang: str | None = None, **c
     if classifier:
         config = replace(config, classifier=replace(config.classifier, **classifier))
     if lang is not None:
-        config = _in_language(config, lang)
+        config = replace(config, lang=lang)
     build(config)
     return tmp_path / "dist"
-
-
-def _in_language(config, lang: str):
-    """The config with `lang:`, whether or not site.yaml has the key yet."""
-    if "lang" in {field.name for field in fields(config)}:
-        return replace(config, lang=lang)
-    config = replace(config)
-    object.__setattr__(config, "lang", lang)  # a frozen dataclass: a copy of our own
-    return config
 
 
 def _watch(page) -> list[str]:

@@ -190,8 +190,8 @@ def _words(config: SiteConfig) -> tuple[str, dict[str, str]]:
 
     A key the page has no message for is named (a typo would otherwise change nothing).
     """
-    lang = getattr(config, "lang", None) or words.DEFAULT_LANGUAGE
-    overrides = dict(getattr(config, "messages", None) or ())
+    lang = config.lang or words.DEFAULT_LANGUAGE
+    overrides = dict(config.messages)
     known = words.message_table()[words.DEFAULT_LANGUAGE]
     for key in sorted(set(overrides) - set(known)):
         close = difflib.get_close_matches(key, known, n=1)
