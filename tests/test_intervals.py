@@ -7,6 +7,8 @@ by bisection on each side, and against published values.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from support.eval_helpers import reference, report_of
 
@@ -136,3 +138,13 @@ def test_difference_matches_newcombes_published_values():
     assert intervals.difference(3, 10, 9, 10) == pytest.approx([0.1705, 0.8090], abs=5e-5)
     assert intervals.difference(0, 29, 5, 56) == pytest.approx([-0.0381, 0.1926], abs=5e-5)
     assert intervals.difference(1, 0, 1, 2) is None
+
+
+def test_threshold_chart_draws_the_error_rates_interval_as_a_band():
+    html = render_html(report_of(_predictions(10, 0), LABELS))
+    [band] = re.findall(r'<polygon class="error-band" points="([^"]+)"', html)
+    points = [tuple(map(float, point.split(","))) for point in band.split()]
+    # Every threshold up to 0.95 answers all ten: a band over each, out along the upper bound
+    # (27.8%, past the chart's top) and back along the lower one (0%, its bottom).
+    assert len(points) == 2 * 96
+    assert {y for _, y in points[:96]} == {18.0} and {y for _, y in points[96:]} == {260.0}

@@ -158,6 +158,18 @@ def threshold_chart(report: dict) -> dict:
         run.append(f"{x(point['threshold']):.1f},{y(point['error_rate'], error_max):.1f}")
     if run:
         error_lines.append(" ".join(run))
+    # The error rate's 95% interval as a band around its line, broken where the line is.
+    bands, highs, lows = [], [], []
+    for point in [*curve, {"threshold": None, "error_interval": None}]:
+        bounds = point.get("error_interval")
+        if bounds is None:
+            if highs:
+                bands.append(" ".join(highs + lows[::-1]))
+            highs, lows = [], []
+            continue
+        at = f"{x(point['threshold']):.1f}"
+        highs.append(f"{at},{y(bounds[1], error_max):.1f}")
+        lows.append(f"{at},{y(bounds[0], error_max):.1f}")
     markers = [
         {
             "x": f"{x(settings['current']):.1f}",
@@ -182,6 +194,7 @@ def threshold_chart(report: dict) -> dict:
         "bottom_y": top + plot_height,
         "automation": automation,
         "error_lines": error_lines,
+        "error_bands": bands,
         "target_y": f"{y(settings['target_error'], error_max):.1f}",
         "target_text": f"target {pct(settings['target_error'])}",
         "markers": markers,
