@@ -207,7 +207,7 @@ def aliases(v: Value, base: Path) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
-@expecting("a mapping of message key: text, such as {verdict_unsure: Not sure}")
+@expecting("a mapping of message key: text, such as {not_sure: 'Maybe {label}?'}")
 def messages(v: Value, base: Path) -> tuple[tuple[str, str], ...]:
     """Check a mapping of the page's message keys to the words to show; pairs sorted by key.
 
