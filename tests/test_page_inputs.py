@@ -43,8 +43,8 @@ def test_an_uploaded_file_is_classified_from_its_load_event(page):
     for name in ("star-1.png", "triangle-2.png"):
         upload = SAMPLES / name
         verdict = _verdict_after(
-            page, lambda: page.set_input_files("tm-upload input[type=file]", upload)
-        )  # noqa: B023
+            page, lambda upload=upload: page.set_input_files("tm-upload input[type=file]", upload)
+        )
         assert verdict == name.split("-")[0]
         assert page.is_visible("tm-preview")
     bars = page.query_selector_all("tm-result li")
