@@ -157,7 +157,7 @@ def test_overrides_are_validated(project: Path) -> None:
             {"quantize": "fp16", "model_path": "missing", "base_url": "x", "output": None},
         )
     assert caught.value.problems == [
-        "--quantize: expected one of none, float16, uint8; got 'fp16'",
+        "--quantize: expected one of none, float16, uint8, int8, auto; got 'fp16'",
         f"--model: 'missing' does not exist (looked for {project / 'missing'})",
         "--base-url: expected a path starting with '/' or a full URL, such as /models/ or "
         "https://example.com/models/; got 'x'",

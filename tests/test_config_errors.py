@@ -44,7 +44,7 @@ base_url: sub/
 """
     assert problems(project, text) == [
         "site.yaml:1:1: unknown key 'titel' (did you mean 'title'?)",
-        "site.yaml:4:3: model.quantize: expected one of none, float16, uint8; got 'fp16'",
+        "site.yaml:4:3: model.quantize: expected one of none, float16, uint8, int8, auto; got 'fp16'",
         "site.yaml:5:3: model.shard_size: '4MB' is ambiguous; "
         "write KiB/MiB/GiB (powers of 1024) or bytes",
         "site.yaml:7:20: classifier.inputs: expected one of upload, webcam; got 'mic'",
@@ -71,7 +71,7 @@ base_url: sub/
 def test_the_file_is_named_as_the_user_gave_it(project: Path) -> None:
     (project / "conf").mkdir()
     write(project / "conf", "model:\n  path: ../model\n  quantize: q\n")
-    expected = "model.quantize: expected one of none, float16, uint8; got 'q'"
+    expected = "model.quantize: expected one of none, float16, uint8, int8, auto; got 'q'"
     for given, label in [
         (Path("conf/site.yaml"), "conf/site.yaml"),
         (project / "conf" / "site.yaml", "conf/site.yaml"),  # absolute, under the cwd

@@ -101,7 +101,7 @@ def test_the_engine_api_on_a_bare_page(tmp_path):
         # A classifier of the page's own, made through the module's exports.
         second = page.evaluate(SECOND_CLASSIFIER)
         assert second["events"] == ["loading", "progress", "backend", "warming", "ready"]
-        assert (second["api"], second["plan"], second["kernels"]) == (1, 1, 1)
+        assert (second["api"], second["plan"], second["kernels"]) == (1, 2, 1)
         assert second["own"] and second["info"]["labels"] == info["labels"]
 
         # The webcam, started and stopped from script: its results come as events.
@@ -134,8 +134,8 @@ def test_a_plan_format_the_engine_does_not_know_is_refused(tmp_path):
     # The default page says so in the visitor's words, with the reason under "Details".
     page_path = site / "index.html"
     html = page_path.read_text(encoding="utf-8")
-    assert '"formats":{"kernels":1,"plan":1}' in html
-    page_path.write_text(html.replace('"plan":1}', '"plan":2}'), encoding="utf-8")
+    assert '"formats":{"kernels":1,"plan":2}' in html
+    page_path.write_text(html.replace('"plan":2}', '"plan":3}'), encoding="utf-8")
     for sibling in (site / "index.html.br", site / "index.html.gz"):
         sibling.unlink(missing_ok=True)
     with serve_site(site) as url, chromium() as context:
@@ -147,7 +147,7 @@ def test_a_plan_format_the_engine_does_not_know_is_refused(tmp_path):
             "happening, tell the site's owner."
         )
         details = page.text_content("tm-load-error .tm-details-text")
-        assert details.startswith("the page was built with plan format 2"), details
+        assert details.startswith("the page was built with plan format 3"), details
         assert not page.is_visible("tm-loading")
 
 

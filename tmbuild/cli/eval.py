@@ -64,7 +64,7 @@ from tmbuild.errors import TmbuildError
 )
 @click.option(
     "--compare-quantized",
-    type=click.Choice(["float16", "uint8"]),
+    type=click.Choice(["float16", "int8", "uint8"]),
     help="Also evaluate the model with quantized weights and compare the two.",
 )
 @click.option(

@@ -2,6 +2,8 @@
 
 - prepare: `prepare_model`, the model folder (`ModelFiles`)
 - weights: decoding, quantising and re-sharding the weights
+- int8: tmbuild's int8 weight format, one scale per output channel (`quantize: int8`)
+- bias_correction: the biases that cancel int8's rounding on the kernels' mean inputs
 - fold: batch norms folded into the convolutions before them
 - plan: the model as a short list of fused steps, run by the page without tf-layers
 - kernels: tmbuild's WebAssembly kernels that run the plan (source in wasm/kernels.c)

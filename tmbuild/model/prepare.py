@@ -46,6 +46,7 @@ class ModelFiles:
     # What the page runs without tf-layers (tmbuild.model.plan); None, and why, when it cannot.
     plan: dict | None = None
     no_plan_reason: str = ""
+    quantize: str = "none"  # the weights' format: model.quantize, with auto resolved
 
     @property
     def total_bytes(self) -> int:
@@ -82,15 +83,41 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
         weights.extend(decode_weights(entries, data))
     _check_finite(export, weights)
     topology = export.model_json["modelTopology"]
+    quantize = config.model.quantize
+    if quantize == "auto":
+        # `tmbuild build --images` measures and chooses before the build (tmbuild.evaluate.choose);
+        # what reaches here has nothing measured.
+        log.warning(
+            "model.quantize: auto: no labelled images to measure int8 on (tmbuild build --images "
+            "DIR), so the weights are float16"
+        )
+        quantize = "float16"
+    if quantize == "int8" and config.runtime.model_runner != "plan":
+        where = config.display_path(config.config_path) if config.config_path else "site.yaml"
+        raise ExportError(
+            f"{where}: model.quantize: int8 weights run only on the page's plan, not with "
+            "runtime.model_runner: tf-layers; use quantize: float16, or model_runner: plan"
+        )
+    per_channel: dict[str, int] = {}
     # uint8 keeps its norms: one scale per tensor would blur the per-channel scales a fold
     # multiplies into each kernel.
-    if config.runtime.model_runner == "plan" and config.model.quantize != "uint8":
-        unfolded, _ = _plan(export, topology, _manifest_of(weights))
+    if config.runtime.model_runner == "plan" and quantize != "uint8":
+        unfolded, reason = _plan(export, topology, _manifest_of(weights))
+        if unfolded is None and quantize == "int8":
+            raise ExportError(
+                f"{export.location}: model.quantize: int8 weights run only on the page's plan, "
+                f"which this model cannot have ({reason}); build with quantize: float16"
+            )
         if unfolded is not None:
+            original = weights
             topology, weights, count = fold_batch_norms(topology, weights, unfolded)
             log.info("%s: %d batch norms folded into their convolutions", export.location, count)
-    entries, shard_data = encode_weights(weights, config.model.quantize, config.model.shard_size)
-    if config.model.quantize == "float16":
+            if quantize == "int8":
+                weights, per_channel = _int8_ready(export, topology, weights, unfolded, original)
+    entries, shard_data = encode_weights(
+        weights, quantize, config.model.shard_size, per_channel=per_channel
+    )
+    if quantize == "float16":
         quantised = decode_weights(entries, b"".join(shard_data))
         overflowed = set(non_finite_weights(quantised)) - set(non_finite_weights(weights))
         if overflowed:
@@ -137,7 +164,23 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
         files=files,
         plan=plan.as_json() if plan else None,
         no_plan_reason=no_plan_reason,
+        quantize=quantize,
     )
+
+
+def _int8_ready(
+    export: ImageExport, topology: dict, weights: list[Weight], unfolded: Plan, original: list
+) -> tuple[list[Weight], dict[str, int]]:
+    """The folded weights with int8's bias correction, and the kernels to store as int8."""
+    from tmbuild.model.bias_correction import bias_corrected
+    from tmbuild.model.int8 import per_channel_kernels
+
+    folded, _ = _plan(export, topology, _manifest_of(weights))
+    per_channel = per_channel_kernels(folded.as_json() if folded else None)
+    if folded is None:
+        return weights, per_channel
+    arrays = {weight.name: weight.array for weight in original}
+    return bias_corrected(unfolded, arrays, folded, weights, per_channel), per_channel
 
 
 def _plan(export: ImageExport, topology: dict, entries: list[dict]) -> tuple[Plan | None, str]:

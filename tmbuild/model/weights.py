@@ -26,12 +26,13 @@ from tmbuild.export.weights_manifest import (
 )
 from tmbuild.export.weights_manifest import WeightsFormatError as WeightsFormatError  # for callers
 from tmbuild.export.weights_manifest import entry_nbytes as entry_nbytes  # for callers
+from tmbuild.model.int8 import decode_int8, encode_int8, int8_nbytes
 
 # The manifest's storage dtypes as numpy dtypes, for decoding and encoding.
 SUPPORTED_DTYPES: dict[str, np.dtype] = {k: np.dtype(v) for k, v in STORED_DTYPES.items()}
 _STORAGE: dict[str, np.dtype] = {k: np.dtype(v) for k, v in QUANTIZED_STORAGE.items()}
 
-QUANTIZE_CHOICES = ("none", "float16", "uint8")
+QUANTIZE_CHOICES = ("none", "float16", "uint8", "int8")
 
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024  # tensorflowjs' default: the largest file browsers cache
 
@@ -50,7 +51,7 @@ def decode_weights(entries: list[dict], data: bytes) -> list[Weight]:
     layouts = []
     for entry in entries:
         try:
-            layouts.append(entry_layout(entry))
+            layouts.append(_int8_layout(entry) or entry_layout(entry))
         except WeightsFormatError as error:
             name = entry.get("name") if isinstance(entry, dict) else None
             which = f"weight {reprlib.repr(name)}" if isinstance(name, str) else "a manifest entry"
@@ -64,20 +65,29 @@ def decode_weights(entries: list[dict], data: bytes) -> list[Weight]:
     view = memoryview(data)
     weights, offset = [], 0
     for layout in layouts:
-        stored = np.frombuffer(view[offset : offset + layout.nbytes], dtype=layout.stored)
-        values = _dequantize(stored, layout).reshape(layout.shape)
+        chunk = view[offset : offset + layout.nbytes]
+        if isinstance(layout, _Int8Layout):
+            values = decode_int8(chunk, layout.shape, layout.channels)
+        else:
+            values = _dequantize(np.frombuffer(chunk, dtype=layout.stored), layout)
+            values = values.reshape(layout.shape)
         weights.append(Weight(layout.name, layout.dtype, values))
         offset += layout.nbytes
     return weights
 
 
 def encode_weights(
-    weights: list[Weight], quantize: str = "none", shard_size: int = DEFAULT_SHARD_SIZE
+    weights: list[Weight],
+    quantize: str = "none",
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    per_channel: dict[str, int] | None = None,
 ) -> tuple[list[dict], list[bytes]]:
     """Return manifest entries and shard contents, as tensorflowjs.write_weights writes them.
 
     The entries and shards form one manifest group; name the shards with `shard_names`.
-    Only float32 weights are quantised; other dtypes are written as they are.
+    Only float32 weights are quantised; other dtypes are written as they are. With int8, only
+    the kernels named in `per_channel` (with their output channels) are, in tmbuild's own
+    format (tmbuild.model.int8); the rest stay float32.
     """
     if quantize not in QUANTIZE_CHOICES:
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}; got {quantize!r}")
@@ -86,9 +96,12 @@ def encode_weights(
     _refuse_duplicate_names([weight.name for weight in weights])
     entries, chunks = [], []
     for weight in weights:
-        entry, stored = _encode_one(weight, quantize)
+        if quantize == "int8":
+            entry, stored = _encode_int8(weight, (per_channel or {}).get(weight.name))
+        else:
+            entry, stored = _encode_one(weight, quantize)
         entries.append(entry)
-        chunks.append(stored.tobytes())
+        chunks.append(stored if isinstance(stored, bytes) else stored.tobytes())
     data = b"".join(chunks)
     # Shards cut the group's bytes at fixed offsets, so one weight may straddle two files;
     # a group with no bytes has no shards at all, as with tensorflowjs.
@@ -163,6 +176,53 @@ def _encode_one(weight: Weight, quantize: str) -> tuple[dict, np.ndarray]:
         "original_dtype": "float32",
     }
     return entry, stored
+
+
+def _encode_int8(weight: Weight, channels: int | None) -> tuple[dict, np.ndarray | bytes]:
+    if channels is None or weight.dtype != "float32":
+        return _encode_one(weight, "none")
+    values = _as_declared_dtype(weight)
+    entry = {
+        "name": weight.name,
+        "shape": list(values.shape),
+        "dtype": "float32",
+        "quantization": {"dtype": "int8", "channels": channels, "original_dtype": "float32"},
+    }
+    return entry, encode_int8(values, channels)
+
+
+@dataclass(frozen=True)
+class _Int8Layout:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    channels: int
+
+    @property
+    def nbytes(self) -> int:
+        return int8_nbytes(self.shape, self.channels)
+
+
+def _int8_layout(entry: Any) -> _Int8Layout | None:
+    """The layout of an entry in tmbuild's int8 format, or None for any other entry."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("quantization"), dict):
+        return None
+    quantization = entry["quantization"]
+    if quantization.get("dtype") != "int8":
+        return None
+    shape, channels = entry.get("shape"), quantization.get("channels")
+    if (
+        entry.get("dtype") != "float32"
+        or not isinstance(entry.get("name"), str)
+        or not isinstance(shape, list)
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        or isinstance(channels, bool)
+        or not isinstance(channels, int)
+        or channels <= 0
+        or int(np.prod(shape, dtype=np.int64)) % channels
+    ):
+        raise WeightsFormatError("an int8 entry needs a float32 shape its 'channels' divide")
+    return _Int8Layout(entry["name"], "float32", tuple(shape), channels)
 
 
 def _as_declared_dtype(weight: Weight) -> np.ndarray:

@@ -47,7 +47,7 @@ def build_manifest(
             "labels": export.labels,
             "image_size": export.image_size,
             "grayscale": export.grayscale,
-            "quantize": config.model.quantize,
+            "quantize": model.quantize,
             "weights_sha256": model.weights_sha256,
             "bytes": model.total_bytes,
             # plan: the page runs tmbuild.model.plan's steps; tf-layers: it loads model.json.

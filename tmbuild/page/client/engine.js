@@ -30,7 +30,7 @@ import { decodeWeights, embeddedModel, embeddedWeights, fetchShards } from "./we
 // The version of this API; the formats of the build's plan (tmbuild.model.plan) and of the
 // kernels' interface that this engine runs. A page built for other formats is refused.
 export const ENGINE_API = 1;
-export const PLAN_FORMAT = 1;
+export const PLAN_FORMAT = 2;
 export { KERNELS_FORMAT };
 
 export class Classifier extends EventTarget {

@@ -24,14 +24,36 @@ function float16Table() {
 
 const STORED_BYTES = { float16: 2, uint8: 1, uint16: 2 };
 
+// tmbuild's int8 format (tmbuild/model/int8.py): `channels` float32 scales, then one signed
+// level per value; value i is level × the scale of channel i mod channels, rounded once.
+function decodeInt8(buffer, offset, count, channels) {
+  const scales = new Float32Array(buffer.slice(offset, offset + channels * 4));
+  const levels = new Int8Array(buffer, offset + channels * 4, count);
+  const values = new Float32Array(count);
+  for (let i = 0, c = 0; i < count; i++) {
+    values[i] = levels[i] * scales[c];
+    if (++c === channels) c = 0;
+  }
+  return values;
+}
+
 // The shards' bytes, joined in manifest order → name → {values: Float32Array, shape}.
-// Dequantised as TensorFlow.js does: float16 exactly, uint8/uint16 as level × scale + min.
+// Dequantised as TensorFlow.js does: float16 exactly, uint8/uint16 as level × scale + min;
+// and tmbuild's int8, per output channel, into the same float32 for both runners.
 export function decodeWeights(entries, buffer) {
   const weights = new Map();
   let offset = 0;
   for (const entry of entries) {
     const count = elements(entry.shape);
     const quantization = entry.quantization;
+    if (quantization && quantization.dtype === "int8") {
+      const end = offset + quantization.channels * 4 + count;
+      if (end > buffer.byteLength) break; // said below: incomplete
+      weights.set(entry.name, { values: decodeInt8(buffer, offset, count, quantization.channels),
+        shape: entry.shape });
+      offset = end;
+      continue;
+    }
     const width = quantization ? STORED_BYTES[quantization.dtype] : 4;
     const bytes = buffer.slice(offset, offset + count * width); // a copy, so always aligned
     offset += count * width;
