@@ -8,6 +8,9 @@ float32 page's top label on at least 99.5% of them, with no probability moving b
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from support.browser import CHROMIUM
 from test_kernels_browser import NO_SIMD, _visit
@@ -43,6 +46,7 @@ def test_int8_gives_the_float32_answers_on_labelled_images(name):
     assert compared["top1_agreement"] >= 0.995, compared["disagreements"]
     assert compared["max_probability_change"] <= 0.05
     assert compared["model_bytes"] < 0.3 * report["model"]["bytes"]
+    assert compared["reference"] == "none" and compared["keeps_answers"] is True
 
 
 def test_tensorflow_decodes_the_int8_download_as_the_kernels_do(tmp_path):
@@ -60,3 +64,26 @@ def test_tensorflow_decodes_the_int8_download_as_the_kernels_do(tmp_path):
         for x, y in zip(row_a, row_b, strict=True)
     )
     assert largest < TOLERANCE
+
+
+def test_eval_compares_int8_with_float32_even_from_a_float16_site(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from conftest import real_export
+
+    from tmbuild.cli import cli
+
+    export = real_export("brands6-imgs")
+    monkeypatch.chdir(tmp_path)
+    args = ["eval", "--model", str(export), "--quantize", "float16", "--images"]
+    args += [str(export.parent / "images"), "--compare-quantized", "int8", "-o", "report"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    line = next(n for n, text in enumerate(lines) if text.startswith("int8 weights "))
+    assert lines[line].startswith("int8 weights (1.09 MB → 622.6 kB): top-1 agreement 100.0%")
+    assert lines[line + 1] == (
+        "  against float32: largest probability change 0.049; keeps its answers (bars: top-1 "
+        "agreement ≥ 99.5%, no probability moving by more than 0.05)"
+    )
+    quantized = json.loads(Path("report/eval.json").read_text("utf-8"))["quantized"]
+    assert quantized["reference"] == "none" and quantized["top1_agreement"] == 1.0

@@ -12,6 +12,7 @@
 - report: eval.json and eval.html, with the charts they draw
 - summary: what the terminal shows
 - record: tmbuild-eval.json, the accuracy recorded beside a build for tmbuild diff
+- agreement: the bars a quantised model clears against float32 to keep its answers
 - lints: advice on a model and its images
 - split: a held-out share of each label's images set aside
 """

@@ -18,6 +18,7 @@ from tmbuild.config.load import SiteConfig
 from tmbuild.config.schema import EvalConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.evaluate import metrics
+from tmbuild.evaluate.agreement import with_bars
 from tmbuild.evaluate.classify import Outcome, classify_images
 from tmbuild.evaluate.headless import SitePage, chromium, open_site
 from tmbuild.evaluate.labelled import list_labelled, match_folders
@@ -143,10 +144,23 @@ def evaluate(
                     match.labels,
                     page.labels,
                 )
-            quantized = metrics.agreement(predictions, candidate)
+            # Measured against float32 (issue 18's bars), whatever the evaluated site holds.
+            reference = predictions
+            if model.get("quantize") != "none":
+                total += len(decoded)
+                float32 = _build_site(config, Path(scratch) / "float32", "none")
+                with open_site(browser, float32) as float32_page:
+                    reference, _ = _predictions(
+                        classify(float32_page, decoded), match.labels, page.labels
+                    )
+            quantized = with_bars(metrics.agreement(reference, candidate), "none")
             quantized.update(
                 quantize=options.compare_quantized, model_bytes=_manifest_model(other).get("bytes")
             )
+            # Accuracy moves from the evaluated site's, as the report has always said.
+            before = metrics.accuracy(predictions)
+            if before is not None and quantized["accuracy"] is not None:
+                quantized["accuracy_change"] = quantized["accuracy"] - before
 
     report = _report(page, model, options, folders, match, predictions, undecodable)
     report["images"]["sha256"] = images_hash(decoded, match.labels)

@@ -68,6 +68,15 @@ def summary(report: dict) -> str:
             f"{pct(quantized['top1_agreement'])}, accuracy {pct(report['accuracy'])} → "
             f"{pct(quantized['accuracy'])} ({_signed(quantized['accuracy_change'])})"
         )
+        if "keeps_answers" in quantized:
+            bars = quantized["bars"]
+            lines.append(
+                f"  against float32: largest probability change "
+                f"{quantized['max_probability_change']:.3f}; "
+                + ("keeps its answers" if quantized["keeps_answers"] else "changes its answers")
+                + f" (bars: top-1 agreement ≥ {pct(bars['top1_agreement'])}, no probability "
+                f"moving by more than {bars['max_probability_change']})"
+            )
     if "robustness" in report:
         robustness = report["robustness"]
         worst = robustness["worst"]
