@@ -154,7 +154,7 @@ def test_a_template_that_breaks_the_contract_is_warned_about_part_by_part(
     assert _warnings(caplog) == [
         f"{shown}: <tm-reslt> is not one of tmbuild's elements (tm-loading, tm-load-error, "
         "tm-backend, tm-error, tm-notice, tm-upload, tm-webcam, tm-preview, tm-result, "
-        "tm-offline); it shows nothing",
+        "tm-offline, tm-classifier); it shows nothing",
         f"{shown}: has no <tm-result>: results are shown nowhere on the page",
         f'{shown}: id="verdict" is from tmbuild\'s former page script and is no longer filled '
         "in; use <tm-result> (the verdict and the bars)",

@@ -118,6 +118,7 @@ def build(
         # Threads need it, and a CDN runtime cannot have it.
         isolated=config.runtime.wasm_threads and config.runtime.source == "bundled",
         extra_sources=csp_sources(config),
+        shared=config.embed.mode == "element",
     )
     csp = policy.security["Content-Security-Policy"]
     for blocked in blocked_loads(config.templates, csp):

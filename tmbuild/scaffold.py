@@ -30,7 +30,8 @@ HEADER = """\
 # Paths are relative to the folder of this file. A line such as `# quantize: none` shows an
 # option at its default: to change it, remove the '#' (and the '#' of its section, such as
 # `# classifier:`). Unknown keys are warnings; `tmbuild check --strict` makes them errors.
-# Command-line flags override this file: {flags}.
+# Command-line flags override this file:
+# {flags}.
 
 """
 TEMPLATES_NOTE = """\

@@ -46,6 +46,15 @@ def _raise_terminated(signum, frame) -> None:
     help="Write one .html file that opens from disk, with everything inside.",
 )
 @click.option(
+    "--embed",
+    type=click.Choice(["element", "iframe", "none"]),
+    is_flag=False,
+    flag_value="element",
+    default=None,
+    help="Write the classifier for other sites' pages: a folder with tmbuild.js (element, "
+    "the default) or a page for an <iframe> (overrides embed.mode).",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Replace an output folder that is not empty and holds no earlier build "
@@ -60,6 +69,7 @@ def build(
     strict,
     output,
     single_file,
+    embed,
     force,
     verbose,
     quiet,
@@ -75,6 +85,7 @@ def build(
       tmbuild build --model ~/Downloads/converted_keras.zip --quantize float16
       tmbuild build --single-file --quantize float16   # one file to email or double-click
       tmbuild build -o ../docs --force                 # replace docs/ and all it holds
+      tmbuild build --embed -o ../blog/static/flowers  # a classifier for another site
     """
     setup_logging(verbose, quiet)
     from tmbuild.build import build as run_build
@@ -83,7 +94,7 @@ def build(
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         config = load_site_config(
-            config_path, model_path, quantize, base_url, strict, output, single_file
+            config_path, model_path, quantize, base_url, strict, output, single_file, embed
         )
         with progress_bar(quiet) as progress:
             result = run_build(config, progress=progress, force=force)

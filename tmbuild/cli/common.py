@@ -84,9 +84,8 @@ def config_options(function):
         ),
         click.option(
             "--quantize",
-            type=click.Choice(["none", "float16", "int8", "uint8", "auto"]),
-            help="Store weights as float16, int8 or uint8, or choose by measuring (auto) "
-            "(overrides model.quantize).",
+            type=click.Choice(["none", "float16", "uint8"]),
+            help="Store weights as float16 or uint8 (overrides model.quantize).",
         ),
         click.option("--base-url", help="URL path the site is served under, e.g. /demo/."),
         click.option("--strict", is_flag=True, help="Treat configuration warnings as errors."),
@@ -97,7 +96,7 @@ def config_options(function):
 
 
 def load_site_config(
-    config_path, model_path, quantize, base_url, strict, output=None, single_file=None
+    config_path, model_path, quantize, base_url, strict, output=None, single_file=None, embed=None
 ):
     """site.yaml (./site.yaml when none is named) with the command line's overrides applied."""
     from tmbuild.config.load import load_config
@@ -110,6 +109,7 @@ def load_site_config(
         "quantize": quantize,
         "base_url": base_url,
         "single_file": single_file,
+        "embed": embed,
     }
     config, warnings = load_config(
         config_path, {k: v for k, v in overrides.items() if v is not None}, strict=strict

@@ -98,6 +98,7 @@ def load_config(
         where = report.prefix("runtime.dir", origins.get("runtime.dir"))
         report.add(f"{where}ignored, because runtime.source is cdn", warning=True)
     _check_single_file(values, origins, report)
+    _check_embed(values, origins, report)
     _check_csp(values["csp"], origins, report)
     if report.failed():
         raise ConfigError(report.messages())
@@ -118,6 +119,24 @@ def _check_csp(csp: dict, origins: dict, report: Report) -> None:
                 "much of what the policy protects against; remove it, or write "
                 "csp: {allow_unsafe: true} to mean it"
             )
+
+
+def _check_embed(values: dict, origins: dict, report: Report) -> None:
+    """An embedded classifier lives in someone else's site: no service worker of its own."""
+    mode = values["embed"]["mode"]
+    where = report.prefix("embed.mode", origins.get("embed.mode"))
+    if mode == "element" and values["single_file"]:
+        report.add(f"{where}element cannot be combined with single_file: true; remove one of them")
+    if mode == "element" and values["offline"]:
+        report.add(
+            f"{where}element cannot be combined with offline: true (a service worker belongs "
+            "to the site the classifier is put into, not to the classifier); remove one of them"
+        )
+    if mode == "iframe" and not values["csp"]["frame_ancestors"]:
+        report.add(
+            f"{where}iframe needs csp.frame_ancestors, the sites that may frame the page (such "
+            "as [https://www.example.com]); without it every browser refuses the frame"
+        )
 
 
 def _check_single_file(values: dict, origins: dict, report: Report) -> None:

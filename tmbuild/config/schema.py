@@ -17,11 +17,12 @@ from typing import Any
 from tmbuild.config import checks
 from tmbuild.config.checks import MiB
 
-QUANTIZE = ("none", "float16", "uint8", "int8", "auto")
+QUANTIZE = ("none", "float16", "uint8")
 INPUTS = ("upload", "webcam")
 BACKENDS = ("auto", "webgl", "wasm", "cpu")
 RUNTIME_SOURCES = ("bundled", "cdn")
 MODEL_RUNNERS = ("plan", "tf-layers")
+EMBED_MODES = ("none", "element", "iframe")
 HOSTS = ("netlify", "cloudflare", "vercel", "firebase", "nginx", "apache", "s3", "github-pages")
 MODEL_PATH_HELP = "the folder or .zip of your Teachable Machine export"
 DEFAULT_OUTPUT = "dist"  # relative to the folder of site.yaml
@@ -32,6 +33,7 @@ OVERRIDES = {
     "output": ("", "output", "--output"),
     "base_url": ("", "base_url", "--base-url"),
     "single_file": ("", "single_file", "--single-file"),
+    "embed": ("embed", "mode", "--embed"),
 }
 
 
@@ -97,14 +99,9 @@ class ModelConfig:
     quantize: str = option(
         "none",
         checks.one_of(QUANTIZE),
-        "float16 is half the size, int8 a quarter; auto: the smallest that keeps the answers",
-        details="`none` keeps the exported 32-bit weights. `int8` stores each kernel with one "
-        "scale per output channel, for phones ([Phones](phones.md)). `auto` measures int8 "
-        "and float16 against the 32-bit model on labelled images (`tmbuild build --images`) "
-        "and keeps the smallest whose top-1 agreement is at least 99.5% with no probability "
-        "moving by more than 0.05; without images it builds float16. `uint8` (one scale per "
-        "tensor) can break a model: one lost a quarter of its answers. "
-        "`tmbuild eval --compare-quantized int8` measures what a format costs.",
+        "float16 is half the size, uint8 a quarter",
+        details="`none` keeps the exported 32-bit weights. Smaller weights can cost a little "
+        "accuracy: `tmbuild eval --compare-quantized float16` measures how much.",
     )
     shard_size: int = option(4 * MiB, checks.size, "size of each weight file", shown="4MiB")
 
@@ -249,6 +246,33 @@ class CspConfig:
     )
 
 
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How the classifier goes into pages of another site (docs: embedding)."""
+
+    mode: str = option(
+        "none",
+        checks.one_of(EMBED_MODES),
+        "element: a folder for any site's pages; iframe: a page for a frame",
+        details="`element` writes `tmbuild.js`, a script with a name that never changes, "
+        "beside the hashed files it loads: a page shows the classifier with "
+        '`<script type="module" src=".../tmbuild.js"></script>` and `<tm-classifier>`. '
+        "`iframe` writes the page without its header and footer, for an `<iframe>` on the "
+        "sites that `csp.frame_ancestors` names.",
+    )
+    name: str | None = option(
+        None,
+        checks.text(
+            "a name of letters, digits, - and _",
+            r"[A-Za-z][A-Za-z0-9_-]*",
+            optional=True,
+            max_length=64,
+        ),
+        "what <tm-classifier name=...> calls it; default: the model's name",
+        details="Needed only on a page that shows more than one classifier.",
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class SiteConfig:
     """site.yaml, checked: its options and sections, and where it was read from."""
@@ -322,6 +346,7 @@ class SiteConfig:
         "the folder a build writes; it is replaced whole",
         shown=DEFAULT_OUTPUT,
     )
+    embed: EmbedConfig = section(EmbedConfig, "the classifier in pages of another site")
     csp: CspConfig = section(
         CspConfig, "the Content-Security-Policy: more sources than the site's own, per directive"
     )

@@ -1,7 +1,8 @@
 """Host configuration files: one caching and security policy, written in each host's format.
 
 The policy: hashed files (everything under assets/ and models/) are immutable for a year; the
-page and the build manifest are revalidated on every visit; binary types are named explicitly
+pages, the scripts outside those folders (a service worker, an embedded classifier's
+tmbuild.js) and the build manifest are revalidated on every visit; binary types are named explicitly
 because some hosts guess wrong for `.bin` and `.wasm`; every response carries the security
 headers. tmbuild.hosts.files writes it for each host that `hosts:` in site.yaml names.
 """
@@ -85,7 +86,13 @@ class SitePolicy:
         """
         return (
             "",
-            *(p for p in self.files if p.endswith(".html") or p in (MANIFEST_NAME, SERVICE_WORKER)),
+            *(
+                p
+                for p in self.files
+                if p.endswith(".html")
+                or p == MANIFEST_NAME
+                or (p.endswith(".js") and p.split("/", 1)[0] not in HASHED_DIRECTORIES)
+            ),
         )
 
     def cache_control(self, path: str) -> str | None:
@@ -147,6 +154,7 @@ def security_headers(
     script_hashes: Sequence[str] = (),
     isolated: bool = False,
     extra_sources: Mapping[str, Sequence[str]] | None = None,
+    shared: bool = False,
 ) -> dict[str, str]:
     headers = {
         "Content-Security-Policy": content_security_policy(
@@ -163,6 +171,11 @@ def security_headers(
         # needs every resource to be same-origin (or opt in), so it is sent only when asked
         # for: otherwise a designer's cross-origin image or video would break for no gain.
         headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+    if shared:
+        # embed: element: other sites' pages load the classifier's script, model and kernels
+        # (module scripts and fetches are CORS requests); they are public, like any page.
+        headers["Access-Control-Allow-Origin"] = "*"
+        headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return headers
 
 
@@ -173,11 +186,13 @@ def site_policy(
     script_hashes: Sequence[str] = (),
     isolated: bool = False,
     extra_sources: Mapping[str, Sequence[str]] | None = None,
+    shared: bool = False,
 ) -> SitePolicy:
     """The policy for a site of these files; siblings and host files in `paths` are left out.
 
     `script_hashes` are the CSP hashes of the inline scripts the pages hold
-    (tmbuild.page.assemble.INLINE_SCRIPT_HASHES). A full-URL base_url counts by its path alone:
+    (tmbuild.page.assemble.INLINE_SCRIPT_HASHES); `shared` lets other sites load the files
+    (an embedded classifier). A full-URL base_url counts by its path alone:
     hosts match requests by path, and the browser asks for base_url's path.
     """
     known = set(paths)
@@ -187,7 +202,7 @@ def site_policy(
     return SitePolicy(
         urlsplit(base_url).path or "/",
         files,
-        security_headers(cdn_origin, script_hashes, isolated, extra_sources),
+        security_headers(cdn_origin, script_hashes, isolated, extra_sources, shared),
     )
 
 

@@ -24,6 +24,7 @@ from tmbuild.model.kernels import kernels_binary, kernels_refusal, page_uses_ker
 from tmbuild.model.prepare import ModelFiles, slugify
 from tmbuild.page.client import bundle, words
 from tmbuild.page.contract import contract_warnings
+from tmbuild.page.embed import embed_files
 from tmbuild.page.render import PAGES, Renderer, TemplateError, is_template
 from tmbuild.page.tfjs import RuntimeFile, cdn_url
 
@@ -35,7 +36,7 @@ log = logging.getLogger("tmbuild")
 # The formats the page's configuration declares and the engine checks (client/engine.js
 # PLAN_FORMAT, client/kernels.js KERNELS_FORMAT): bumped whenever tmbuild.model.plan's steps or
 # kernels.c's interface change, so that an engine never runs a model it would run wrong.
-PLAN_FORMAT = 2
+PLAN_FORMAT = 1
 KERNELS_FORMAT = 1
 # Words only the templates use: the page's script never needs them.
 TEMPLATE_MESSAGES = {
@@ -96,9 +97,11 @@ def render_site(
 ) -> dict[str, bytes]:
     """Every file of the site except the model and host configuration, by path."""
     files: dict[str, bytes] = {}
-    base = config.base_url
-    runtime_urls = _runtime(config, runtime, files, model.plan)
-    samples = _samples(config, files)
+    # An embedded classifier's URLs are relative to its tmbuild.js, wherever a site puts it.
+    element = config.embed.mode == "element"
+    base = "" if element else config.base_url
+    runtime_urls = _runtime(config, runtime, files, model.plan, base)
+    samples = [] if element else _samples(config, files)
     renderer = Renderer(config.templates)
 
     lang, texts = _words(config)
@@ -107,7 +110,11 @@ def render_site(
         formats["kernels"] = KERNELS_FORMAT
     context = {
         "site": {"title": config.title, "description": config.description, "base_url": base},
-        "page": {"lang": lang, "dir": words.text_direction(lang)},
+        "page": {
+            "lang": lang,
+            "dir": words.text_direction(lang),
+            "framed": config.embed.mode == "iframe",  # no header and footer in a frame
+        },
         "messages": texts,
         "model": {
             "name": model.name,
@@ -123,7 +130,7 @@ def render_site(
     }
     asset_urls: dict[str, str] = {}
     # Stylesheets and scripts first: the page needs their hashed names.
-    for name in _designer_assets(renderer):
+    for name in [] if element else _designer_assets(renderer):
         data = renderer.render(name, context) if is_template(name) else renderer.source_bytes(name)
         path = hashed_name(name, data)
         files[path] = data
@@ -134,7 +141,11 @@ def render_site(
         path = "assets/" + hashed_name(name, data)
         files[path] = data
         asset_urls[name] = base + path
-        scripts[name.removesuffix(".js")] = {"url": base + path, "integrity": sri(data)}
+        scripts[name.removesuffix(".js")] = {
+            "url": base + path,
+            "path": path,
+            "integrity": sri(data),
+        }
 
     context["assets"] = asset_urls
     context["asset"] = lambda name: _asset_url(asset_urls, name)
@@ -169,6 +180,10 @@ def render_site(
         # offline: true: the service worker the build writes next to the page (tmbuild.page.offline)
         "offline": {"worker": base + "sw.js"} if config.offline else None,
     }
+    if element:
+        name = config.embed.name or model.name
+        files.update(embed_files(context["client_config"], scripts, name, config.base_url))
+        return files
     for page in PAGES:
         files[page] = renderer.render(page, context)
         where = _template_shown(renderer, page)
@@ -273,7 +288,11 @@ def blocked_inline_scripts(html: str) -> list[str]:
 
 
 def _runtime(
-    config: SiteConfig, runtime: list[RuntimeFile], files: dict[str, bytes], plan: dict | None
+    config: SiteConfig,
+    runtime: list[RuntimeFile],
+    files: dict[str, bytes],
+    plan: dict | None,
+    base: str,
 ) -> dict:
     """Copy (bundled) or link (cdn) the runtime files; return what the client needs to load them.
 
@@ -293,7 +312,7 @@ def _runtime(
             data = runtime_file.read_bytes()
             path = "assets/tfjs/" + hashed_name(runtime_file.name, data)
             files[path] = data
-            url = config.base_url + path
+            url = base + path
         if runtime_file.role == "wasm-binary":
             wasm_paths[runtime_file.name] = url
         else:

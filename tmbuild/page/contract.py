@@ -21,6 +21,7 @@ ELEMENTS = {
     "tm-preview": "the image being classified",
     "tm-result": "the verdict and the bars",
     "tm-offline": "the offline and update messages",
+    "tm-classifier": "an embedded classifier (embed: element), with the parts above for it",
 }
 SAMPLE_ATTRIBUTE = "data-tm-sample"
 # Ids the page script of tmbuild 0.1 filled in, and the element that does it now.

@@ -27,7 +27,8 @@ class BundleError(Exception):
 
 def client_files() -> list[str]:
     """Every file of the client code, by name: what a templates folder may not replace."""
-    return sorted(path.name for path in CLIENT_DIR.iterdir() if path.suffix in (".js", ".json"))
+    owned = (".js", ".json", ".css")
+    return sorted(path.name for path in CLIENT_DIR.iterdir() if path.suffix in owned)
 
 
 @cache

@@ -1,59 +1,131 @@
-/* What every element of the page shares: the page's configuration and words, the classifier
- * (once the engine has made it), and the page-wide messages (<tm-error>, <tm-notice>). */
+/* What the elements of one classifier share: its configuration and words, the classifier
+ * (once the engine has made it) and its messages (<tm-error>, <tm-notice>). That is a scope:
+ * the page (its tmbuild-config block and window.tmbuild), or one <tm-classifier> element of an
+ * embedded classifier (tmbuild.js), so that two classifiers on one page never mix. */
 
-const element = document.getElementById("tmbuild-config");
-export const config = element ? JSON.parse(element.textContent) : { messages: {} };
-export const lang = config.lang || document.documentElement.lang || "en";
-const words = config.messages || {};
-
-// The visitor's words for `key`, its {placeholders} filled in once (a label that reads
-// "{name}" stays as it is).
-export function t(key, values) {
-  const text = key in words ? words[key] : key;
-  return values ? text.replace(/\{(\w+)\}/g, (whole, name) =>
-    (name in values ? String(values[name]) : whole)) : text;
-}
-
-// Numbers as the page's language writes them (98,9 % in French); a tag the browser does not
-// know falls back on its default rather than stopping the page.
-function numbers(options) {
+// Numbers as a language writes them (98,9 % in French); a tag the browser does not know falls
+// back on its default rather than stopping the page.
+function numbers(lang, options) {
   try {
     return new Intl.NumberFormat(lang, options);
   } catch (error) {
     return new Intl.NumberFormat(undefined, options);
   }
 }
-const decimal = numbers({ minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const percent = numbers({ style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
-export const formatDecimal = (value) => decimal.format(value);
-export const formatPercent = (value) => percent.format(value);
 
-// Call `use(classifier)` with the page's classifier: now, or once the engine has run.
-export function withClassifier(use) {
-  if (window.tmbuild) {
-    use(window.tmbuild);
-    return;
+export class Scope {
+  constructor(root) {
+    this.root = root; // the document, or the <tm-classifier> element
+    this.config = null;
+    this.classifier = null;
+    this.configured = []; // callbacks waiting for the configuration, then for the classifier
+    this.waiting = [];
   }
-  window.addEventListener("tmbuild:classifier", (event) => use(event.detail), { once: true });
+
+  // The classifier's configuration (its words): given once, by the page or by tmbuild.js.
+  configure(config) {
+    this.config = config;
+    this.lang = config.lang || document.documentElement.lang || "en";
+    this.words = config.messages || {};
+    this.decimal = numbers(this.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    this.percent = numbers(this.lang, { style: "percent", minimumFractionDigits: 1,
+      maximumFractionDigits: 1 });
+    for (const use of this.configured.splice(0)) use(config);
+  }
+
+  setClassifier(classifier) {
+    this.classifier = classifier;
+    for (const use of this.waiting.splice(0)) use(classifier);
+  }
+
+  whenConfigured(use) {
+    if (this.config) use(this.config);
+    else this.configured.push(use);
+  }
+
+  // Call `use(classifier)` with this scope's classifier: now, or once it has been made.
+  withClassifier(use) {
+    if (this.classifier) use(this.classifier);
+    else this.waiting.push(use);
+  }
+
+  // The visitor's words for `key`, its {placeholders} filled in once (a label that reads
+  // "{name}" stays as it is).
+  t(key, values) {
+    const text = key in this.words ? this.words[key] : key;
+    return values ? text.replace(/\{(\w+)\}/g, (whole, name) =>
+      (name in values ? String(values[name]) : whole)) : text;
+  }
+
+  formatDecimal(value) {
+    return this.decimal.format(value);
+  }
+
+  formatPercent(value) {
+    return this.percent.format(value);
+  }
+
+  // This scope's elements matching `selector` (on the page: none inside an embedded one).
+  all(selector) {
+    return Array.from(this.root.querySelectorAll(selector))
+      .filter((element) => scopeOf(element) === this);
+  }
+
+  showError(text) {
+    const shown = this.all("tm-error");
+    shown.forEach((element) => display(element, text));
+    if (text && !shown.length) console.warn("tmbuild:", text); // no <tm-error> to show it
+  }
+
+  clearError() {
+    this.showError("");
+  }
+
+  showNotice(text) {
+    this.all("tm-notice").forEach((element) => display(element, text));
+  }
+}
+
+// The page's own scope: its tmbuild-config block, and the classifier engine.js makes for it.
+export const pageScope = new Scope(document);
+const pageConfig = document.getElementById("tmbuild-config");
+pageScope.configure(pageConfig ? JSON.parse(pageConfig.textContent) : { messages: {} });
+if (window.tmbuild) {
+  pageScope.setClassifier(window.tmbuild);
+} else {
+  window.addEventListener("tmbuild:classifier", (event) => pageScope.setClassifier(event.detail),
+    { once: true });
+}
+
+// The scope of an element: the <tm-classifier> around it, else the page.
+export function scopeOf(element) {
+  const host = element.closest("tm-classifier");
+  return host && host.scope ? host.scope : pageScope;
 }
 
 // A touch screen without a mouse: no dropping or pasting there.
 export const touchOnly = () => matchMedia("(hover: none) and (pointer: coarse)").matches;
 
-// The base of the page's elements: made once, attached to the classifier whenever the element
-// is in the document (a moved element detaches and attaches again).
+// The base of the elements: made once its scope's words are known, attached to the classifier
+// whenever the element is in the document (a moved element detaches and attaches again, and
+// may have moved into another classifier's scope).
 export class TmElement extends HTMLElement {
   connectedCallback() {
-    if (!this.made) {
-      this.made = true;
-      this.make();
-    }
+    const scope = scopeOf(this);
+    this.scope = scope;
     this.listening = new AbortController();
     const signal = this.listening.signal;
-    withClassifier((classifier) => {
+    scope.whenConfigured(() => {
       if (signal.aborted) return;
-      this.attach(classifier, (type, handler) =>
-        classifier.addEventListener(type, handler, { signal }));
+      if (!this.made) {
+        this.made = true;
+        this.make();
+      }
+      scope.withClassifier((classifier) => {
+        if (signal.aborted) return;
+        this.attach(classifier, (type, handler) =>
+          classifier.addEventListener(type, handler, { signal }));
+      });
     });
   }
 
@@ -61,12 +133,16 @@ export class TmElement extends HTMLElement {
     this.listening.abort();
   }
 
+  t(key, values) {
+    return this.scope.t(key, values);
+  }
+
   make() {}
 
   attach() {}
 }
 
-// <tm-error> and <tm-notice>: page-wide messages, shown in every such element of the page.
+// <tm-error> and <tm-notice>: a scope's messages, shown in every such element of it.
 class TmMessage extends TmElement {
   make() {
     if (!this.textContent.trim()) this.hidden = true;
@@ -86,18 +162,6 @@ export class TmError extends TmMessage {
 }
 
 export class TmNotice extends TmMessage {}
-
-export function showError(text) {
-  const shown = document.querySelectorAll("tm-error");
-  shown.forEach((element) => display(element, text));
-  if (text && !shown.length) console.warn("tmbuild:", text); // a page without <tm-error>
-}
-
-export const clearError = () => showError("");
-
-export function showNotice(text) {
-  document.querySelectorAll("tm-notice").forEach((element) => display(element, text));
-}
 
 // Elements made from markup: `tag` with a class, attributes and children (text is escaped).
 export function make(tag, attributes = {}, ...children) {

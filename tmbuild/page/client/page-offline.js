@@ -2,7 +2,7 @@
  * page works offline and offers a reload when a newer build's worker is waiting (never forced:
  * a visitor may be in the middle of something). */
 
-import { TmElement, config, make, t } from "./page-context.js";
+import { TmElement, make, pageScope } from "./page-context.js";
 
 let offlineReady = false;
 let waitingWorker = null;
@@ -10,10 +10,10 @@ let reloading = false;
 
 export class TmOffline extends TmElement {
   make() {
-    this.append(make("p", { class: "tm-offline-ready", hidden: true, text: t("offline_ready") }),
+    this.append(make("p", { class: "tm-offline-ready", hidden: true, text: this.t("offline_ready") }),
       make("div", { class: "update", role: "status", hidden: true },
-        make("span", { text: t("update_available") }),
-        make("button", { type: "button", class: "button secondary", text: t("update_reload") })));
+        make("span", { text: this.t("update_available") }),
+        make("button", { type: "button", class: "button secondary", text: this.t("update_reload") })));
     this.querySelector("button").onclick = () => {
       if (!waitingWorker) return;
       reloading = true;
@@ -23,6 +23,7 @@ export class TmOffline extends TmElement {
   }
 
   sync() {
+    if (!this.made) return;
     this.querySelector(".tm-offline-ready").hidden = !offlineReady;
     this.querySelector(".update").hidden = !waitingWorker;
   }
@@ -31,6 +32,7 @@ export class TmOffline extends TmElement {
 const syncAll = () => document.querySelectorAll("tm-offline").forEach((element) => element.sync());
 
 export function registerWorker() {
+  const config = pageScope.config;
   if (!config.offline || !("serviceWorker" in navigator)) return;
   if (location.protocol === "file:") return;
   const container = navigator.serviceWorker;

@@ -1,10 +1,10 @@
 /* <tm-result>: the verdict and the top predictions of every result, as bars whose colours are
  * CSS custom properties (--tm-bar, --tm-bar-confident, --tm-bar-uncertain, --tm-track). */
 
-import { TmElement, config, formatPercent, make, t } from "./page-context.js";
+import { TmElement, make } from "./page-context.js";
 
-export function clearResults() {
-  for (const result of document.querySelectorAll("tm-result")) result.clear();
+export function clearResults(scope) {
+  for (const result of scope.all("tm-result")) result.clear();
 }
 
 export class TmResult extends TmElement {
@@ -19,7 +19,7 @@ export class TmResult extends TmElement {
   // How many predictions: the element's top-k attribute, else the site's classifier.top_k.
   get topK() {
     const own = parseInt(this.getAttribute("top-k"), 10);
-    return own >= 0 ? own : config.classifier.topK;
+    return own >= 0 ? own : this.scope.config.classifier.topK;
   }
 
   clear() {
@@ -33,7 +33,7 @@ export class TmResult extends TmElement {
     const verdict = this.querySelector(".verdict");
     verdict.className = "verdict " + result.status;
     verdict.textContent = result.status === "confident" ? result.top.label
-      : t("not_sure", { label: result.top.label });
+      : this.t("not_sure", { label: result.top.label });
     this.querySelector(".predictions").replaceChildren(...result.predictions.slice(0, this.topK)
       .map((p) => {
         const fill = make("span", { class: "fill" });
@@ -42,7 +42,7 @@ export class TmResult extends TmElement {
           "aria-valuemax": "1", "aria-valuenow": String(p.probability),
           "aria-label": p.label }, fill);
         return make("li", {}, make("span", { class: "label", text: p.label }), bar,
-          make("span", { class: "percent", text: formatPercent(p.probability) }));
+          make("span", { class: "percent", text: this.scope.formatPercent(p.probability) }));
       }));
   }
 }

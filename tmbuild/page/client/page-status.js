@@ -1,7 +1,7 @@
 /* The state of the classifier: <tm-loading> while it loads, <tm-load-error> (with Retry) when
  * that failed, <tm-backend> once it runs: a small disclosure, for the curious. */
 
-import { TmElement, formatDecimal, make, t } from "./page-context.js";
+import { TmElement, make } from "./page-context.js";
 
 // Why loading failed (the engine's error codes) → the visitor's words.
 export const FAILURES = { download: "load_failed_download", "no-backend": "load_failed_browser",
@@ -13,7 +13,7 @@ const fromFile = (classifier) => classifier.error && classifier.error.code === "
 export class TmLoading extends TmElement {
   make() {
     if (!this.querySelector("progress")) {
-      this.append(make("p", { class: "tm-loading-text", text: t("loading") }),
+      this.append(make("p", { class: "tm-loading-text", text: this.t("loading") }),
         make("progress", { max: "1", value: "0" }));
     }
   }
@@ -26,14 +26,15 @@ export class TmLoading extends TmElement {
       this.hidden = classifier.state !== "loading";
       if (bar) bar.value = classifier.progress;
     };
-    on("loading", () => { say(t("loading")); sync(); });
+    on("loading", () => { say(this.t("loading")); sync(); });
     on("progress", (event) => {
       const total = event.detail.totalBytes / 1e6;
-      say(t("loading_progress", { loaded: formatDecimal(event.detail.fraction * total),
-        total: formatDecimal(total) }));
+      const shown = (value) => this.scope.formatDecimal(value);
+      say(this.t("loading_progress", { loaded: shown(event.detail.fraction * total),
+        total: shown(total) }));
       sync();
     });
-    on("warming", () => say(t("preparing")));
+    on("warming", () => say(this.t("preparing")));
     on("ready", sync);
     on("error", sync);
     sync();
@@ -45,9 +46,9 @@ export class TmLoadError extends TmElement {
     this.setAttribute("role", "alert");
     this.hidden = true;
     this.append(make("p", { class: "error tm-load-error-text" }),
-      make("details", { class: "tm-details" }, make("summary", { text: t("details") }),
+      make("details", { class: "tm-details" }, make("summary", { text: this.t("details") }),
         make("p", { class: "tm-details-text" })),
-      make("button", { type: "button", class: "button", text: t("retry") }));
+      make("button", { type: "button", class: "button", text: this.t("retry") }));
   }
 
   attach(classifier, on) {
@@ -56,7 +57,7 @@ export class TmLoadError extends TmElement {
       this.hidden = !failed;
       if (!failed) return;
       const code = classifier.error.code;
-      this.querySelector(".tm-load-error-text").textContent = t(FAILURES[code] ||
+      this.querySelector(".tm-load-error-text").textContent = this.t(FAILURES[code] ||
         "load_failed_other");
       this.querySelector(".tm-details-text").textContent = classifier.error.message;
     };
@@ -70,8 +71,8 @@ export class TmLoadError extends TmElement {
 export class TmBackend extends TmElement {
   make() {
     this.hidden = true;
-    this.append(make("details", {}, make("summary", { text: t("about") }),
-      make("p", { class: "tm-backend-text" }), make("p", { text: t("runs_private") })));
+    this.append(make("details", {}, make("summary", { text: this.t("about") }),
+      make("p", { class: "tm-backend-text" }), make("p", { text: this.t("runs_private") })));
   }
 
   attach(classifier, on) {
@@ -80,7 +81,7 @@ export class TmBackend extends TmElement {
       this.hidden = !backend;
       if (!backend) return;
       this.setAttribute("backend", backend);
-      this.querySelector(".tm-backend-text").textContent = t("runs_on_" + backend);
+      this.querySelector(".tm-backend-text").textContent = this.t("runs_on_" + backend);
     };
     on("backend", sync);
     sync();

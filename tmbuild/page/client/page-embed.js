@@ -1,0 +1,111 @@
+/* An embedded classifier: tmbuild.js, the folder's entry with a name that never changes, calls
+ * `embed` with the engine and its configuration; every <tm-classifier> element naming it (or,
+ * on a page with one classifier, any) then shows the classifier inside, in its own scope.
+ *
+ *   <script type='module' src='/classifiers/flowers/tmbuild.js'></script>
+ *   <tm-classifier name='flowers'></tm-classifier>
+ *
+ * An empty <tm-classifier> gets the default parts (loading, inputs, preview, result); one
+ * holding tm-* elements keeps the designer's. The element's `classifier` property is the
+ * engine's Classifier, and a bubbling "tmbuild:classifier" event on it says when it is set. */
+
+import { Scope, make } from "./page-context.js";
+import { wireScope } from "./page-wire.js";
+
+// Classifiers by name, shared by every tmbuild.js of the page (each ships its own copy of
+// this module): a <tm-classifier> may come before or after the script that serves it.
+const REGISTRY = "__tmbuildEmbedded";
+const REGISTERED = "tmbuild:embedded";
+
+// A <tm-classifier> holding any of these keeps its own parts.
+const PARTS = "tm-loading, tm-load-error, tm-backend, tm-error, tm-notice, tm-upload, " +
+  "tm-webcam, tm-preview, tm-result";
+
+function registry() {
+  if (!window[REGISTRY]) window[REGISTRY] = new Map();
+  return window[REGISTRY];
+}
+
+export class TmClassifier extends HTMLElement {
+  get scope() {
+    if (!this.ownScope) this.ownScope = new Scope(this);
+    return this.ownScope;
+  }
+
+  connectedCallback() {
+    if (this.classifier || this.looking) return;
+    const mount = () => {
+      const wanted = this.getAttribute("name");
+      const classifiers = registry();
+      const found = wanted ? classifiers.get(wanted) : classifiers.values().next().value;
+      if (found) found.mount(this);
+      return Boolean(found);
+    };
+    if (mount()) return;
+    this.looking = () => {
+      if (!mount()) return;
+      window.removeEventListener(REGISTERED, this.looking);
+      this.looking = null;
+    };
+    window.addEventListener(REGISTERED, this.looking);
+  }
+}
+
+// Relative URLs of the configuration (the build writes them relative to tmbuild.js) made
+// absolute, so that the folder works wherever a site puts it.
+function resolved(config, base) {
+  const url = (value) => new URL(value, base).href;
+  const model = { ...config.model, url: url(config.model.url),
+    shards: config.model.shards.map(url) };
+  const wasm = Object.fromEntries(Object.entries(config.runtime.wasm)
+    .map(([name, value]) => [name, url(value)]));
+  const scripts = config.runtime.scripts.map((script) => ({ ...script, url: url(script.url) }));
+  const embedded = { ...config.embed, stylesheet: url(config.embed.stylesheet) };
+  return { ...config, model, runtime: { ...config.runtime, scripts, wasm }, embed: embedded };
+}
+
+// The stylesheet of the default parts, once per page; a site's own CSS comes after it in the
+// cascade's eyes: every rule of it is wrapped in :where(), so any selector of the site wins.
+function addStylesheet(href) {
+  if (document.querySelector(`link[data-tmbuild-embed="${CSS.escape(href)}"]`)) return;
+  const link = make("link", { rel: "stylesheet", href, "data-tmbuild-embed": href });
+  document.head.prepend(link);
+}
+
+function defaultParts(config) {
+  const inputs = config.classifier.inputs;
+  return [
+    make("tm-loading"), make("tm-load-error"), make("tm-notice"), make("tm-error"),
+    make("div", { class: "tm-inputs" }, ...(inputs.includes("upload") ? [make("tm-upload")] : []),
+      ...(inputs.includes("webcam") ? [make("tm-webcam")] : [])),
+    make("div", { class: "tm-output" }, make("tm-preview"), make("tm-result")),
+    make("tm-backend"),
+  ];
+}
+
+// Called by tmbuild.js: starts loading the classifier at once, and shows it in every
+// <tm-classifier> that names it.
+export function embed(createClassifier, entryUrl, built) {
+  const config = resolved(built, new URL(".", entryUrl));
+  addStylesheet(config.embed.stylesheet);
+  const classifier = createClassifier(config);
+  const mount = (element) => {
+    element.classifier = classifier;
+    element.setAttribute("lang", config.lang);
+    element.setAttribute("dir", config.embed.dir);
+    element.scope.configure(config);
+    if (!element.querySelector(PARTS)) element.append(...defaultParts(config));
+    element.scope.setClassifier(classifier);
+    wireScope(element.scope, classifier);
+    element.dispatchEvent(new CustomEvent("tmbuild:classifier", { detail: classifier,
+      bubbles: true }));
+  };
+  const classifiers = registry();
+  if (classifiers.has(config.embed.name)) {
+    console.warn(`tmbuild: two classifiers named "${config.embed.name}" on this page; ` +
+      "give each its own embed.name in site.yaml");
+  }
+  classifiers.set(config.embed.name, { mount, classifier });
+  window.dispatchEvent(new CustomEvent(REGISTERED, { detail: config.embed.name }));
+  return classifier;
+}
