@@ -84,8 +84,9 @@ def config_options(function):
         ),
         click.option(
             "--quantize",
-            type=click.Choice(["none", "float16", "uint8"]),
-            help="Store weights as float16 or uint8 (overrides model.quantize).",
+            type=click.Choice(["none", "float16", "int8", "uint8", "auto"]),
+            help="Store weights as float16, int8 or uint8, or choose by measuring (auto) "
+            "(overrides model.quantize).",
         ),
         click.option("--base-url", help="URL path the site is served under, e.g. /demo/."),
         click.option("--strict", is_flag=True, help="Treat configuration warnings as errors."),

@@ -36,7 +36,7 @@ log = logging.getLogger("tmbuild")
 # The formats the page's configuration declares and the engine checks (client/engine.js
 # PLAN_FORMAT, client/kernels.js KERNELS_FORMAT): bumped whenever tmbuild.model.plan's steps or
 # kernels.c's interface change, so that an engine never runs a model it would run wrong.
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
 KERNELS_FORMAT = 1
 # Words only the templates use: the page's script never needs them.
 TEMPLATE_MESSAGES = {
