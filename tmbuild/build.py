@@ -71,10 +71,13 @@ def build(
     write: bool = True,
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
+    quantize_choice: dict | None = None,
 ) -> BuildResult:
     """Build the site described by `config`; with write=False, check it all but write nothing.
 
     force: replace an output folder that holds something other than an earlier build.
+    quantize_choice: what `quantize: auto` measured and chose (tmbuild.evaluate.choose), for
+    the manifest.
     """
     started = time.perf_counter()
     guard = OutputGuard(config, force)
@@ -165,7 +168,7 @@ def build(
 
     # After the siblings: the S3 plan names them, and host files get none of their own.
     files.update(_host_files(config, policy, files))
-    files[MANIFEST_NAME] = build_manifest(files, export, model, config)
+    files[MANIFEST_NAME] = build_manifest(files, export, model, config, quantize_choice)
 
     write_site(files, config.output, guard)
     log.info("Wrote %s", config.output)

@@ -55,6 +55,13 @@ def _raise_terminated(signum, frame) -> None:
     "the default) or a page for an <iframe> (overrides embed.mode).",
 )
 @click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="With quantize: auto, labelled images (one folder per label) to measure int8 on "
+    "through the page.",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Replace an output folder that is not empty and holds no earlier build "
@@ -70,6 +77,7 @@ def build(
     output,
     single_file,
     embed,
+    images_dir,
     force,
     verbose,
     quiet,
@@ -85,6 +93,7 @@ def build(
       tmbuild build --model ~/Downloads/converted_keras.zip --quantize float16
       tmbuild build --single-file --quantize float16   # one file to email or double-click
       tmbuild build -o ../docs --force                 # replace docs/ and all it holds
+      tmbuild build --quantize auto --images holdout   # int8 if it keeps the answers
       tmbuild build --embed -o ../blog/static/flowers  # a classifier for another site
     """
     setup_logging(verbose, quiet)
@@ -96,8 +105,14 @@ def build(
         config = load_site_config(
             config_path, model_path, quantize, base_url, strict, output, single_file, embed
         )
+        choice = None
+        if config.model.quantize == "auto":
+            from tmbuild.evaluate.choose import choose_quantize
+
+            images = images_dir or getattr(config.eval, "images", None)
+            config, choice = choose_quantize(config, images)
         with progress_bar(quiet) as progress:
-            result = run_build(config, progress=progress, force=force)
+            result = run_build(config, progress=progress, force=force, quantize_choice=choice)
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, _Terminated)
         what = "Terminated" if terminated else "Interrupted"

@@ -36,6 +36,7 @@ MODEL_FIELDS = {
     "image_size": "input size",
     "grayscale": "grayscale",
     "quantize": "quantisation",
+    "quantize_choice": "quantize: auto",
     "weights_sha256": "weights",
     "bytes": "model bytes",
     "runner": "model runner",

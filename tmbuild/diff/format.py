@@ -48,7 +48,26 @@ def _value(field: str, value: object) -> str:
         return value[:HASH_LENGTH]
     if field == "bytes" and isinstance(value, int):
         return format_size(value)
+    if field == "quantize_choice" and isinstance(value, dict):
+        return _printable(quantize_choice_text(value))
     return _printable(str(value).lower() if isinstance(value, bool) else str(value))
+
+
+def quantize_choice_text(choice: dict) -> str:
+    """auto's choice in a few words: what it chose, on how many images, and the figures."""
+    chosen = str(choice.get("chosen"))
+    if not choice.get("measured"):
+        return f"{chosen}, nothing measured"
+    try:
+        figures = [
+            f"{c.get('quantize')} {c.get('top1_agreement', 0) * 100:.1f}% top-1, "
+            f"±{c.get('max_probability_change', 0):.3f}"
+            for c in choice.get("candidates") or []
+            if isinstance(c, dict)
+        ]
+    except (TypeError, ValueError):  # a manifest tmbuild did not write
+        return json.dumps(choice, sort_keys=True)
+    return f"{chosen} on {choice.get('images')} images ({'; '.join(figures)})"
 
 
 def _printable(text: str) -> str:

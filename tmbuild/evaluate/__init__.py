@@ -13,6 +13,7 @@
 - summary: what the terminal shows
 - record: tmbuild-eval.json, the accuracy recorded beside a build for tmbuild diff
 - agreement: the bars a quantised model clears against float32 to keep its answers
+- choose: `quantize: auto`, the smallest format that clears them, measured in the page
 - lints: advice on a model and its images
 - split: a held-out share of each label's images set aside
 """

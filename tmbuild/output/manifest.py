@@ -20,8 +20,13 @@ SIBLING_SUFFIXES = (".gz", ".br")
 
 
 def build_manifest(
-    files: dict[str, bytes], export: ImageExport, model: ModelFiles, config: SiteConfig
+    files: dict[str, bytes],
+    export: ImageExport,
+    model: ModelFiles,
+    config: SiteConfig,
+    quantize_choice: dict | None = None,
 ) -> bytes:
+    """The manifest; `quantize_choice` is what `quantize: auto` measured and chose, if it ran."""
     entries = []
     for path in sorted(files):
         if path.endswith(SIBLING_SUFFIXES) and path[:-3] in files:
@@ -67,5 +72,12 @@ def build_manifest(
             "brotli_bytes": sum(entry["brotli_bytes"] or entry["bytes"] for entry in entries),
         },
     }
+    if quantize_choice is None and config.model.quantize == "auto":
+        # Nothing measured (no labelled images): the weights are float16, and the manifest says
+        # so, as the build's log line did.
+        quantize_choice = {"requested": "auto", "chosen": model.quantize, "measured": False}
+    if quantize_choice is not None:
+        # auto's choice and its figures against float32 (tmbuild.evaluate.choose)
+        manifest["model"]["quantize_choice"] = quantize_choice
     text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     return text.encode("utf-8")
