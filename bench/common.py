@@ -424,5 +424,7 @@ def argument_parser(
             default=20,
             help="predictions timed after the first one (default 20)",
         )
-    parser.add_argument("--quantize", default="float16", choices=["none", "float16", "uint8"])
+    parser.add_argument(
+        "--quantize", default="float16", choices=["none", "float16", "int8", "uint8"]
+    )
     return parser

@@ -11,11 +11,14 @@ For each export, two sites are served from loopback:
 Both servers answer with the file's pre-made Brotli sibling when the browser accepts `br`, so
 bytes on the wire compare Brotli with Brotli. Each page is measured in a fresh Chromium profile
 (first visit), then again in the same profile after a browser restart (repeat visit), in turn,
-in two conditions: default (WebGL is SwiftShader here) and `--disable-gpu
---disable-software-rasterizer` (no WebGL). Then the float16 page and the float32 snippet
-classify the export's labelled images and their top-1 labels are compared.
+in three conditions: default (WebGL is SwiftShader here), `--disable-gpu
+--disable-software-rasterizer` (no WebGL), and Lighthouse's mobile profile (the default
+browser, its network and CPU throttled through the DevTools protocol). Then the tmbuild page
+and the float32 snippet classify the export's labelled images and their top-1 labels are
+compared.
 
-    .venv/bin/python bench/compare.py [--exports NAME ...] [--runs N] [--quick]
+    .venv/bin/python bench/compare.py [--exports NAME ...] [--runs N] [--quantize int8]
+        [--conditions default no-webgl mobile] [--quick]
 """
 
 from __future__ import annotations
@@ -26,9 +29,25 @@ from pathlib import Path
 
 import common
 import visits
-from common import CONDITIONS
 
 SIDES = ("snippet", "tmbuild")
+# Lighthouse's mobile profile ("Slow 4G" and a mid-range phone's CPU), as DevTools applies it:
+# 150 ms round trip, 1.6 Mbps down and 750 kbps up (Lighthouse's kbit is 1,024 bits), CPU 4×
+# slower. Both pages get the same, on both visits.
+MOBILE = {
+    "Network.emulateNetworkConditions": {
+        "offline": False,
+        "latency": 150,
+        "downloadThroughput": 1.6 * 1024 * 1024 / 8,
+        "uploadThroughput": 750 * 1024 / 8,
+    },
+    "Emulation.setCPUThrottlingRate": {"rate": 4},
+}
+# Condition → (Chromium arguments, DevTools protocol emulation).
+CONDITIONS = {
+    **{name: (args, None) for name, args in common.CONDITIONS.items()},
+    "mobile": ([], MOBILE),
+}
 # (label, condition, summary key, target): a target is ("ratio", max tmbuild/snippet),
 # ("zero", None): tmbuild's value must be 0, or None: for information.
 ROWS = [
@@ -64,7 +83,13 @@ ROWS = [
         ("ratio", 0.10),
     ),
     ("repeat visit: time to first prediction (ms)", "no-webgl", "repeat_first_prediction_ms", None),
+    ("first-visit bytes on the wire (br)", "mobile", "first_bytes", None),
+    ("time to first prediction (ms)", "mobile", "first_prediction_ms", ("ratio", 0.12)),
+    ("median time per prediction (ms)", "mobile", "median_prediction_ms", None),
+    ("repeat visit: time to first prediction (ms)", "mobile", "repeat_first_prediction_ms", None),
 ]
+# Issue 18: with int8 weights a first visit downloads at most a quarter of the snippet's bytes.
+INT8_BYTES_TARGET = ("ratio", 0.25)
 AGREEMENT_TARGET = 0.995
 NOTES = [
     "Brotli on both sides: each server sends a file's .br sibling (quality 11, kept only where "
@@ -80,6 +105,9 @@ NOTES = [
     "request counts unless Chromium served it from its memory or disk cache, so a 304 counts. "
     "The harness's images under /bench-images/ are left out.",
     "Repeat visit: the same profile after closing and relaunching Chromium.",
+    "Mobile: Lighthouse's mobile profile set through the DevTools protocol before each visit: "
+    "Network.emulateNetworkConditions (150 ms latency, 209,715 B/s down, 96,000 B/s up) and "
+    "Emulation.setCPUThrottlingRate 4, on the default browser.",
     "Top-1 agreement: the tmbuild page (its backend under `auto`) and the snippet (WebGL, "
     "SwiftShader here) classify the same images in the default condition.",
 ]
@@ -95,6 +123,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--all-images", action="store_true", help="every labelled image")
     parser.add_argument(
+        "--conditions",
+        nargs="+",
+        choices=list(CONDITIONS),
+        default=list(CONDITIONS),
+        help="which conditions to measure (default: all three; mobile takes the longest)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="1 run, 5 predictions, 20 images: proves it works, measures little",
@@ -107,7 +142,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def summarize(runs: list[dict]) -> dict:
+def summarize(runs: list[dict], conditions: list[str]) -> dict:
     """Medians over the runs, by condition and side."""
     return {
         condition: {
@@ -116,7 +151,7 @@ def summarize(runs: list[dict]) -> dict:
             )
             for side in SIDES
         }
-        for condition in CONDITIONS
+        for condition in conditions
     }
 
 
@@ -145,9 +180,13 @@ def agreement_of(ours: dict[str, dict], theirs: dict[str, dict]) -> dict:
     }
 
 
-def verdicts(summary: dict, agreement: dict | None) -> list[dict]:
+def verdicts(summary: dict, agreement: dict | None, quantize: str) -> list[dict]:
     rows = []
     for label, condition, key, target in ROWS:
+        if condition not in summary:
+            continue
+        if key == "first_bytes" and condition == "default" and quantize == "int8":
+            target = INT8_BYTES_TARGET
         snippet, ours = summary[condition]["snippet"][key], summary[condition]["tmbuild"][key]
         ratio = ours / snippet if snippet and ours is not None else None
         met = None
@@ -257,11 +296,12 @@ def measure_export(target: common.Target, args: argparse.Namespace, work: Path) 
         urls = {"snippet": theirs, "tmbuild": ours}
         for run in range(args.runs):
             order = SIDES if run % 2 == 0 else SIDES[::-1]  # neither side always goes first
-            for condition, extra_args in CONDITIONS.items():
+            for condition in args.conditions:
+                extra_args, emulate = CONDITIONS[condition]
                 for side in order:
                     kind_of, before = sides[side]
                     measured = visits.measure(
-                        urls[side], image, extra_args, kind_of, args.predictions, before
+                        urls[side], image, extra_args, kind_of, args.predictions, before, emulate
                     )
                     runs.append({"run": run, "condition": condition, "side": side, **measured})
                     print(f"  run {run + 1} {condition:8} {_brief(side, measured)}", flush=True)
@@ -272,8 +312,8 @@ def measure_export(target: common.Target, args: argparse.Namespace, work: Path) 
                 visits.classify_all(ours, image, image_urls, [], visits.kind_of_tmbuild),
                 visits.classify_all(theirs, image, image_urls, [], visits.kind_of_snippet),
             )
-    summary = summarize(runs)
-    rows = verdicts(summary, agreement)
+    summary = summarize(runs, args.conditions)
+    rows = verdicts(summary, agreement, args.quantize)
     print_table(target.name, summary, rows)
     snippet_files = {
         p.relative_to(snippet).as_posix(): p.stat().st_size

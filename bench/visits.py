@@ -186,14 +186,21 @@ def _visit(
     kind_of,
     predictions: int,
     after=None,
+    emulate: dict | None = None,
 ) -> dict:
-    """One navigation in a newly launched Chromium on `profile`; `after(page)` may do more."""
+    """One navigation in a newly launched Chromium on `profile`; `after(page)` may do more.
+
+    `emulate`: DevTools protocol commands (method → parameters) sent before the navigation,
+    such as a throttled network and CPU."""
     with chromium(profile, extra_args) as context:
         page = context.pages[0] if context.pages else context.new_page()
         problems: list[str] = []
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        network = NetworkLog(context.new_cdp_session(page))
+        cdp = context.new_cdp_session(page)
+        network = NetworkLog(cdp)
+        for method, parameters in (emulate or {}).items():
+            cdp.send(method, parameters)
         page.add_init_script(HOOK % {"image": json.dumps(image), "timeout": TIMEOUT_MS})
         page.goto(url + "/", wait_until="domcontentloaded")
         try:
@@ -228,18 +235,25 @@ def _visit(
 
 
 def measure(
-    url: str, image: str, extra_args: list[str], kind_of, predictions: int, before_first_visit=None
+    url: str,
+    image: str,
+    extra_args: list[str],
+    kind_of,
+    predictions: int,
+    before_first_visit=None,
+    emulate: dict | None = None,
 ) -> dict:
     """A first visit in a fresh profile, then a repeat visit in the same profile.
 
     Chromium is closed in between and launched again, so the repeat visit has only what a
-    returning visitor has: the disk cache (and V8's code cache), nothing in memory.
+    returning visitor has: the disk cache (and V8's code cache), nothing in memory. `emulate`
+    applies to both visits (see `_visit`).
     """
     with fresh_profile() as profile:
         if before_first_visit:
             before_first_visit()
-        first = _visit(profile, url, image, extra_args, kind_of, predictions)
-        repeat = _visit(profile, url, image, extra_args, kind_of, 0)
+        first = _visit(profile, url, image, extra_args, kind_of, predictions, emulate=emulate)
+        repeat = _visit(profile, url, image, extra_args, kind_of, 0, emulate=emulate)
     return {"first": first, "repeat": repeat}
 
 
