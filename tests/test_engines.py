@@ -3,7 +3,8 @@
 Each test runs once per engine (tests/support/engines.py drives them); the Chromium-only tests
 beside this one go deeper into each part. What is checked on all three: the page loads and
 classifies, an upload, the webcam on a fake camera, the offline build, the single file, the
-Content-Security-Policy, a model that does not download, and labelled photos classified alike.
+Content-Security-Policy, a model that does not download, the classifier embedded in another
+page, and labelled photos classified alike.
 """
 
 from __future__ import annotations
@@ -225,6 +226,53 @@ def test_a_model_that_does_not_download_is_explained(engine, tmp_path):
         assert retry == "Retry"
         assert not engine.evaluate(SHOWN, "tm-loading")
     assert [line for line in seen if "group1-shard" in line and line.startswith("404 ")]
+
+
+# A strict host-page policy, as tests/test_embed.py's: nothing inline, nothing from elsewhere.
+HOST_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "img-src 'self' blob: data:; media-src 'self' blob: mediastream:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'"
+)
+
+
+@pytest.fixture(scope="module")
+def host_site(tmp_path_factory) -> Path:
+    """A team's own page with the example classifier embedded (embed: element)."""
+    work = tmp_path_factory.mktemp("embed")
+    (work / "site.yaml").write_text(
+        f"model: {{path: '{ROOT / 'examples' / 'shapes'}'}}\n"
+        f"output: '{work / 'host' / 'classifier'}'\n"
+        "embed: {mode: element}\n"
+    )
+    _build(work / "host" / "classifier", work / "site.yaml")
+    (work / "host" / "index.html").write_text(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>A blog</title>"
+        "<link rel='icon' href='data:,'></head><body><h1>My blog</h1>"
+        '<script type="module" src="/classifier/tmbuild.js"></script>'
+        '<tm-classifier name="shapes"></tm-classifier></body></html>'
+    )
+    (work / "host" / "_headers").write_text(f"/*\n  Content-Security-Policy: {HOST_CSP}\n")
+    return work / "host"
+
+
+def test_the_embedded_classifier_works_in_a_host_page(engine, host_site):
+    with serve_watched(host_site) as (url, seen):
+        engine.open(url + "/")
+        info = engine.wait_for(
+            "() => document.querySelector('tm-classifier').classifier"
+            " && document.querySelector('tm-classifier').classifier.ready"
+        )
+        assert (info["labels"], info["runner"]) == (LABELS, "kernels")
+        scope = "tm-classifier"
+        engine.upload(f"{scope} tm-upload input[type=file]", SAMPLES / "star-1.png")
+        verdict = engine.wait_for(
+            f"() => document.querySelector('{scope} tm-result .verdict').textContent"
+        )
+        assert verdict == "star"
+        assert engine.evaluate("() => document.querySelector('h1').textContent") == "My blog"
+        assert engine.problems() == []
+    assert seen == []
 
 
 # ---- the same photos on every engine ------------------------------------------------------
