@@ -79,6 +79,7 @@ def test_every_message_is_used_and_every_word_shown_comes_from_the_table():
     for path in builtin_templates_dir().glob("*.html"):
         used |= set(re.findall(r"messages\.(\w+)", path.read_text()))
     dynamic = {"runs_on_webgl", "runs_on_wasm", "runs_on_cpu"}  # t("runs_on_" + backend)
+    dynamic |= {"default_title", "default_title_many"}  # the build's title (words.default_title)
     assert set(words.message_table()["en"]) - used - dynamic == set()
     # The engine says nothing to visitors: none of the table's words are in it.
     literals = " | ".join(re.findall(r'"((?:[^"\\\n]|\\.)*)"', bundle.bundle("engine.js").decode()))

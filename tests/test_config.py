@@ -23,7 +23,7 @@ from tmbuild.errors import ConfigError
 def test_minimal_file_gives_documented_defaults(project: Path) -> None:
     config, warnings = load(project, "model:\n  path: model\n")
     assert warnings == []
-    assert config.title == "Teachable Machine classifier"
+    assert config.title is None  # the page names itself from the labels
     assert config.description is None
     assert config.model.path == project / "model"
     assert (config.model.name, config.model.version) == (None, "v1")

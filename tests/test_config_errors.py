@@ -44,7 +44,8 @@ base_url: sub/
 """
     assert problems(project, text) == [
         "site.yaml:1:1: unknown key 'titel' (did you mean 'title'?)",
-        "site.yaml:4:3: model.quantize: expected one of none, float16, uint8, int8, auto; got 'fp16'",
+        "site.yaml:4:3: model.quantize: expected one of none, float16, uint8, int8, auto; "
+        "got 'fp16'",
         "site.yaml:5:3: model.shard_size: '4MB' is ambiguous; "
         "write KiB/MiB/GiB (powers of 1024) or bytes",
         "site.yaml:7:20: classifier.inputs: expected one of upload, webcam; got 'mic'",
@@ -268,7 +269,6 @@ def test_bad_base_urls_are_refused(project: Path, given: str) -> None:
 
 def test_text_values(project: Path) -> None:
     assert problems(project, "title: ''\ntitle2: 1\ndescription: [a]\nmodel: {path: model}\n") == [
-        "site.yaml:1:1: title: expected text; got an empty string",
         "site.yaml:2:1: unknown key 'title2' (did you mean 'title'?)",
         "site.yaml:3:1: description: expected text; got a list",
     ]
@@ -278,6 +278,8 @@ def test_text_values(project: Path) -> None:
     )
     config, _ = load(project, 'title: "2024"\ndescription: ""\nmodel: {path: model}\n')
     assert (config.title, config.description) == ("2024", None)
+    config, _ = load(project, "title: ''\nmodel: {path: model}\n")
+    assert config.title is None  # empty means the default: a title made from the labels
 
 
 def test_a_section_must_be_a_mapping(project: Path) -> None:
@@ -312,7 +314,7 @@ def test_tfjs_version_must_be_a_string(project: Path) -> None:
 def test_unknown_keys_warn_with_a_suggestion(project: Path) -> None:
     text = "titel: x\nmodel:\n  path: model\n  quantise: uint8\nquantize: none\nextra: {a: 1}\n"
     config, warnings = load(project, text)
-    assert config.title == "Teachable Machine classifier"
+    assert config.title is None  # the page names itself from the labels
     assert warnings == [
         "site.yaml:1:1: unknown key 'titel' (did you mean 'title'?)",
         "site.yaml:4:3: model: unknown key 'quantise' (did you mean 'quantize'?)",

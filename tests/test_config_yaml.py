@@ -24,7 +24,7 @@ def test_empty_file_means_defaults_but_model_path_is_required(project: Path) -> 
     for text in ["", "\n\n", "# only a comment\n", "~\n", "---\n"]:
         assert problem(project, text) == f"site.yaml: {required}"
     config, _ = load_config(write(project, ""), {"model_path": "model"})
-    assert config.title == "Teachable Machine classifier"
+    assert config.title is None  # the page names itself from the labels
 
 
 @pytest.mark.parametrize(

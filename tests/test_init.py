@@ -73,7 +73,7 @@ def test_init_with_model_then_build(tmp_path, monkeypatch):
     config, warnings = load_config(Path("site.yaml"))
     assert warnings == []
     assert config.model.path == tmp_path / "exports" / "cats"
-    assert config.title == "Teachable Machine classifier"
+    assert config.title is None  # the page names itself from the labels
     assert config.output == tmp_path / "dist"
 
     built = run("build", "--strict")

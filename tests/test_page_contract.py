@@ -240,8 +240,8 @@ def test_a_touch_screen_is_not_asked_to_drop_or_paste(tmp_path, context):
             {
                 "hint": "이미지를 여기에 끌어 놓거나 붙여 넣거나",
                 "button": "이미지 선택",
-                "samples": "예시로 해 보기",
-                "about": "이 분류기에 대하여",
+                "samples": "예시 이미지로 해 보기",
+                "about": "이 분류기 정보",
                 "unsure": "확실하지 않음 (circle?)",
                 "percent": "%",
             },

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from tmbuild import __version__
 from tmbuild.config import reference
-from tmbuild.config.schema import OVERRIDES, SCHEMA
+from tmbuild.config.schema import OVERRIDES
 from tmbuild.errors import TmbuildError
 
 CONFIG_NAME = "site.yaml"
@@ -169,7 +169,9 @@ def _add_templates(directory: Path, config: Path, force: bool) -> ScaffoldResult
 
 def site_yaml(title: str | None, model_path: str | None, templates: bool) -> str:
     """The text of a commented site.yaml: every option of tmbuild.config.schema, with its help."""
-    values: dict = {"title": title or SCHEMA["title"].default, "model": {"path": model_path}}
+    values: dict = {"model": {"path": model_path}}
+    if title:
+        values = {"title": title, **values}
     notes = {}
     if templates:
         values["templates"] = TEMPLATES_FOLDER

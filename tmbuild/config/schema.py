@@ -282,8 +282,13 @@ class EmbedConfig:
 class SiteConfig:
     """site.yaml, checked: its options and sections, and where it was read from."""
 
-    title: str = option(
-        "Teachable Machine classifier", checks.text(), "the page title, in the tab and on the page"
+    title: str | None = option(
+        None,
+        checks.text(optional=True),
+        "the page title, in the tab and on the page; default: made from the labels",
+        details="Without one, the page is named after what it tells apart, in its language: "
+        "`cat, dog, rabbit: an image classifier` for two to four short labels, `An image "
+        "classifier` otherwise (messages `default_title` and `default_title_many`).",
     )
     description: str | None = option(
         None, checks.text(optional=True), "shown under the title and as the meta description"

@@ -40,6 +40,10 @@ PLAN_FORMAT = 2
 KERNELS_FORMAT = 1
 # Words only the templates use: the page's script never needs them.
 TEMPLATE_MESSAGES = {
+    "default_title",
+    "default_title_many",
+    "served_only",
+    "served_only_how",
     "noscript",
     "script_failed",
     "footer_private",
@@ -109,7 +113,11 @@ def render_site(
     if runtime_urls["kernels"]:
         formats["kernels"] = KERNELS_FORMAT
     context = {
-        "site": {"title": config.title, "description": config.description, "base_url": base},
+        "site": {
+            "title": config.title or words.default_title(export.labels, lang, texts),
+            "description": config.description,
+            "base_url": base,
+        },
         "page": {
             "lang": lang,
             "dir": words.text_direction(lang),
@@ -127,6 +135,7 @@ def render_site(
         "samples": samples,
         "tmbuild_version": __version__,
         "inline_scripts": {name: markupsafe.Markup(text) for name, text in INLINE_SCRIPTS.items()},
+        "fill": _fill,
     }
     asset_urls: dict[str, str] = {}
     # Stylesheets and scripts first: the page needs their hashed names.
@@ -198,6 +207,18 @@ def render_site(
                 script[:60],
             )
     return files
+
+
+def _fill(text: str, **parts: str) -> markupsafe.Markup:
+    """A message with its {placeholders} replaced by markup: `fill(m, command="<code>…")`.
+
+    The message is escaped first, so a site's own words can never add markup; a placeholder the
+    message leaves out is left out.
+    """
+    escaped = str(markupsafe.escape(text))
+    for name, markup in parts.items():
+        escaped = escaped.replace("{" + name + "}", str(markup))
+    return markupsafe.Markup(escaped)
 
 
 def _words(config: SiteConfig) -> tuple[str, dict[str, str]]:

@@ -38,3 +38,26 @@ def messages(lang: str, overrides: dict[str, str] | None = None) -> dict[str, st
 
 def text_direction(lang: str) -> str:
     return "rtl" if lang.split("-")[0].lower() in RIGHT_TO_LEFT else "ltr"
+
+
+# Labels in a title: a few, briefly, or the message without them.
+TITLE_LABELS = range(2, 5)
+TITLE_LENGTH = 60
+LIST_SEPARATORS = {"ja": "、", "zh": "、"}
+
+
+def default_title(labels: list[str], lang: str, texts: dict[str, str]) -> str:
+    """The page's title when site.yaml sets none: what it tells apart, in the page's words.
+
+    "cat, dog, rabbit: an image classifier" says what the page is for, in the tab and in search
+    results; a model of many or long labels gets "An image classifier".
+    """
+    separator = LIST_SEPARATORS.get(lang.split("-")[0].lower(), ", ")
+    shown = separator.join(label.strip() for label in labels)
+    if (
+        len(labels) in TITLE_LABELS
+        and len(shown) <= TITLE_LENGTH
+        and "{labels}" in texts.get("default_title", "")
+    ):
+        return texts["default_title"].replace("{labels}", shown)
+    return texts["default_title_many"]
