@@ -206,7 +206,7 @@ class Firefox(Engine):
         self._call("reload")
 
     def _evaluate(self, expression: str):
-        return self._call("evaluate", expression=expression)
+        return self._call("evaluate", expression=expression, seconds=TIMEOUT_S)
 
     def upload(self, selector: str, file: Path) -> None:
         self._call("upload", selector=selector, file=str(file))

@@ -43,8 +43,17 @@ const commands = {
   async reload() {
     await page.reload();
   },
-  async evaluate({ expression }) {
-    return await page.evaluate(expression);
+  async evaluate({ expression, seconds }) {
+    // As WebKit's script timeout does: a promise that never settles fails the test, not CI.
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${seconds} s`)), seconds * 1000);
+    });
+    try {
+      return await Promise.race([page.evaluate(expression), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   },
   async upload({ selector, file }) {
     const input = await page.$(selector);
