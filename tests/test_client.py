@@ -13,7 +13,8 @@ from tmbuild.build import build
 from tmbuild.config.load import load_config
 from tmbuild.errors import TmbuildError
 from tmbuild.hashes import sri
-from tmbuild.page import assemble
+from tmbuild.model import kernels as model_kernels
+from tmbuild.model import plan
 from tmbuild.page.client import bundle, words
 from tmbuild.page.render import builtin_templates_dir
 from tmbuild.scaffold import scaffold
@@ -51,8 +52,8 @@ def test_no_module_is_much_over_400_lines():
 def test_the_formats_the_page_declares_are_the_engines():
     engine = (CLIENT / "engine.js").read_text()
     kernels = (CLIENT / "kernels.js").read_text()
-    assert f"export const PLAN_FORMAT = {assemble.PLAN_FORMAT};" in engine
-    assert f"export const KERNELS_FORMAT = {assemble.KERNELS_FORMAT};" in kernels
+    assert f"export const PLAN_FORMAT = {plan.PLAN_FORMAT};" in engine
+    assert f"export const KERNELS_FORMAT = {model_kernels.KERNELS_FORMAT};" in kernels
 
 
 def test_every_language_has_every_message_with_its_placeholders():

@@ -6,7 +6,7 @@ folded into them) stays float32. TensorFlow.js has no such format, so only tmbui
 it (client/weights.js), decoding it into float32 for both of its runners: one download serves
 the WASM kernels and TensorFlow.js alike.
 
-A manifest entry in this format (PLAN_FORMAT 2 of tmbuild.page.assemble):
+A manifest entry in this format (PLAN_FORMAT 2 of tmbuild.model.plan):
 
     {"name": ..., "shape": [...], "dtype": "float32",
      "quantization": {"dtype": "int8", "channels": C, "original_dtype": "float32"}}

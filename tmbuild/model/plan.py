@@ -9,12 +9,13 @@ residual adds, pooling and a dense head), so the build does that translation onc
 - containers are flattened: the outer Sequential, the nested Sequentials and the functional
   MobileNet (followed through its `inbound_nodes`, in dependency order);
 - each convolution takes the batch norm and the activation that follow it, when nothing else
-  reads its output: app.js folds the batch norm into the kernel and bias once, at load time,
-  and runs one fused op (`tf.fused.conv2d`, `tf.fused.depthwiseConv2d`) per block;
+  reads its output: the build folds the batch norm into the kernel and bias (tmbuild.model.fold)
+  and the page runs one fused op per block, on its kernels or on TensorFlow.js;
 - dropout disappears; every other layer becomes one step.
 
-app.js's runner (`runPlan`) reads the steps; each names its inputs by value index (0 is the
-image batch, step i makes value i + 1) and the values to dispose after it. The weights are the
+The page's runners (client/kernels.js, client/tfrunner.js) read the steps; each names its
+inputs by value index (0 is the image batch, step i makes value i + 1) and the values to
+dispose after it. The weights are the
 model directory's own shards, described by the manifest entries carried in the plan, so the page
 needs neither tf-layers nor model.json. A model with anything this module does not know (a
 layer kind, a shared layer, a weight missing from the manifest) gets no plan: `build_plan`
@@ -27,6 +28,11 @@ from dataclasses import dataclass
 
 from tmbuild.export.layers import ShapeMismatch
 from tmbuild.untrusted import printable, shown
+
+# The format of the plan, which the page's configuration declares and the engine checks
+# (client/engine.js PLAN_FORMAT): bumped whenever the steps or the weight entries change, so
+# that an engine never runs a model it would run wrong.
+PLAN_FORMAT = 2
 
 # Activations the runner can fuse into a convolution or dense step (TensorFlow.js's fused ops
 # take these), and the ones it can also run as a step of their own.

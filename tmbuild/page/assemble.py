@@ -20,7 +20,13 @@ from tmbuild.config.load import SiteConfig
 from tmbuild.errors import TmbuildError
 from tmbuild.export.read import ImageExport
 from tmbuild.hashes import hashed_name, sri
-from tmbuild.model.kernels import kernels_binary, kernels_refusal, page_uses_kernels
+from tmbuild.model.kernels import (
+    KERNELS_FORMAT,
+    kernels_binary,
+    kernels_refusal,
+    page_uses_kernels,
+)
+from tmbuild.model.plan import PLAN_FORMAT
 from tmbuild.model.prepare import ModelFiles, slugify
 from tmbuild.page.client import bundle, words
 from tmbuild.page.contract import contract_warnings
@@ -33,11 +39,6 @@ MAX_SAMPLES = 24
 
 log = logging.getLogger("tmbuild")
 
-# The formats the page's configuration declares and the engine checks (client/engine.js
-# PLAN_FORMAT, client/kernels.js KERNELS_FORMAT): bumped whenever tmbuild.model.plan's steps or
-# kernels.c's interface change, so that an engine never runs a model it would run wrong.
-PLAN_FORMAT = 2
-KERNELS_FORMAT = 1
 # Words only the templates use: the page's script never needs them.
 TEMPLATE_MESSAGES = {
     "default_title",
