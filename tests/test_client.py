@@ -38,7 +38,14 @@ def test_each_entry_bundles_its_modules_and_no_other():
         assert name not in page.splitlines()[0]
     # Only the entry's own exports remain: the API.
     exports = re.findall(r"^export (?:const|class|function) (\w+)", engine, re.MULTILINE)
-    assert exports == ["ENGINE_API", "PLAN_FORMAT", "Classifier", "createClassifier", "pageConfig"]
+    assert exports == [
+        "ENGINE_API",
+        "PLAN_FORMAT",
+        "Classifier",
+        "withBase",
+        "createClassifier",
+        "pageConfig",
+    ]
     assert not re.search(r"^import\b", engine + page, re.MULTILINE)
     every = {path.name for path in CLIENT.glob("*.js")}
     assert every == set(ENGINE_MODULES) | {n for n in every if n.startswith("page")}

@@ -52,18 +52,36 @@ def snippet(name: str, src: str) -> str:
 
 
 def entry_script(config: dict, scripts: dict[str, dict], name: str) -> bytes:
+    """tmbuild.js: the configuration, and the loading of everything else at once.
+
+    On a page of its own the classifier's HTML names the engine and the weights, so they
+    download together; here only this script knows them, so it starts the weights' downloads
+    (preload links, which the engine's fetches then take over) before it imports the engine
+    and the elements side by side, instead of after them.
+    """
     # JSON is a JavaScript expression; labels and messages are data in it, never code.
     data = json.dumps(config, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     data = data.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    preloads = [] if config["model"].get("embedded") else config["model"]["shards"]
     lines = [
         f"/* tmbuild {__version__}: the classifier {json.dumps(name)}, for any page:",
         *(f" *   {line}" for line in snippet(name, ".../" + ENTRY_NAME).splitlines()),
         " * This file keeps its name from build to build and is revalidated on every visit;",
         " * the files it loads are named by their content and cached for good. */",
-        f'import {{ createClassifier }} from "./{scripts["engine"]["path"]}";',
-        f'import {{ embed }} from "./{scripts["page"]["path"]}";',
-        "",
-        f"embed(createClassifier, import.meta.url, {data});",
+        f"const config = {data};",
+        f"for (const path of {json.dumps(preloads)}) {{",
+        '  const link = document.createElement("link");',
+        '  Object.assign(link, { rel: "preload", as: "fetch", crossOrigin: "anonymous" });',
+        "  link.href = new URL(path, import.meta.url).href;",
+        "  document.head.append(link);",
+        "}",
+        # Side by side; the classifier starts as soon as the engine has arrived.
+        f'const engine = import("./{scripts["engine"]["path"]}");',
+        f'const elements = import("./{scripts["page"]["path"]}");',
+        "const { createClassifier } = await engine;",
+        "const classifier = createClassifier(config, { base: import.meta.url });",
+        "const { embed } = await elements;",
+        "embed(classifier, config, import.meta.url);",
         "",
     ]
     return "\n".join(lines).encode("utf-8")

@@ -36,7 +36,9 @@ export { KERNELS_FORMAT };
 export class Classifier extends EventTarget {
   constructor(config, options = {}) {
     super();
-    this.config = config;
+    // options.base: the URL the configuration's relative URLs are relative to (tmbuild.js's
+    // own, for an embedded classifier); a page's configuration holds absolute paths.
+    this.config = options.base ? withBase(config, options.base) : config;
     this.labels = config.model.labels.slice();
     this.backend = null;
     this.state = "idle"; // of the current attempt: loading, ready or failed
@@ -270,7 +272,19 @@ function checkFormats(config) {
   }
 }
 
-// A classifier for `config` (the JSON of a page's tmbuild-config block), loading at once.
+// The configuration with every URL it holds resolved against `base`.
+export function withBase(config, base) {
+  const url = (value) => new URL(value, base).href;
+  const model = { ...config.model, url: url(config.model.url),
+    shards: config.model.shards.map(url) };
+  const wasm = Object.fromEntries(Object.entries(config.runtime.wasm)
+    .map(([name, value]) => [name, url(value)]));
+  const scripts = config.runtime.scripts.map((script) => ({ ...script, url: url(script.url) }));
+  return { ...config, model, runtime: { ...config.runtime, scripts, wasm } };
+}
+
+// A classifier for `config` (the JSON of a page's tmbuild-config block), loading at once;
+// options: {base} for a configuration of relative URLs, {marks} for performance marks.
 export function createClassifier(config, options) {
   const classifier = new Classifier(config, options);
   classifier.start();

@@ -1,6 +1,6 @@
-/* An embedded classifier: tmbuild.js, the folder's entry with a name that never changes, calls
- * `embed` with the engine and its configuration; every <tm-classifier> element naming it (or,
- * on a page with one classifier, any) then shows the classifier inside, in its own scope.
+/* An embedded classifier: tmbuild.js, the folder's entry with a name that never changes, makes
+ * the classifier with the engine and calls `embed` with it; every <tm-classifier> element
+ * naming it (or, on a page with one classifier, any) then shows it inside, in its own scope.
  *
  *   <script type='module' src='/classifiers/flowers/tmbuild.js'></script>
  *   <tm-classifier name='flowers'></tm-classifier>
@@ -51,19 +51,6 @@ export class TmClassifier extends HTMLElement {
   }
 }
 
-// Relative URLs of the configuration (the build writes them relative to tmbuild.js) made
-// absolute, so that the folder works wherever a site puts it.
-function resolved(config, base) {
-  const url = (value) => new URL(value, base).href;
-  const model = { ...config.model, url: url(config.model.url),
-    shards: config.model.shards.map(url) };
-  const wasm = Object.fromEntries(Object.entries(config.runtime.wasm)
-    .map(([name, value]) => [name, url(value)]));
-  const scripts = config.runtime.scripts.map((script) => ({ ...script, url: url(script.url) }));
-  const embedded = { ...config.embed, stylesheet: url(config.embed.stylesheet) };
-  return { ...config, model, runtime: { ...config.runtime, scripts, wasm }, embed: embedded };
-}
-
 // The stylesheet of the default parts, once per page; a site's own CSS comes after it in the
 // cascade's eyes: every rule of it is wrapped in :where(), so any selector of the site wins.
 function addStylesheet(href) {
@@ -83,12 +70,10 @@ function defaultParts(config) {
   ];
 }
 
-// Called by tmbuild.js: starts loading the classifier at once, and shows it in every
-// <tm-classifier> that names it.
-export function embed(createClassifier, entryUrl, built) {
-  const config = resolved(built, new URL(".", entryUrl));
-  addStylesheet(config.embed.stylesheet);
-  const classifier = createClassifier(config);
+// Called by tmbuild.js with the classifier it made (loading already) and its configuration:
+// shows it in every <tm-classifier> that names it.
+export function embed(classifier, config, entryUrl) {
+  addStylesheet(new URL(config.embed.stylesheet, entryUrl).href);
   const mount = (element) => {
     element.classifier = classifier;
     element.setAttribute("lang", config.lang);
@@ -107,5 +92,4 @@ export function embed(createClassifier, entryUrl, built) {
   }
   classifiers.set(config.embed.name, { mount, classifier });
   window.dispatchEvent(new CustomEvent(REGISTERED, { detail: config.embed.name }));
-  return classifier;
 }
