@@ -394,6 +394,17 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
+def measure_each_export(name: str, args, default_exports: list[str], measure, notes) -> None:
+    """`measure(target, args, work_folder)` for each export picked; saves it all as `name`."""
+    targets = pick_targets(args.exports, default_exports)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix=f"tmbuild-bench-{name}-") as work:
+        for target in targets:
+            results[target.name] = measure(target, args, Path(work) / target.name)
+    path = save(name, {"settings": dict(vars(args)), "notes": notes, "exports": results})
+    print(f"\nSaved {path.relative_to(ROOT)}")
+
+
 def main(run) -> None:
     """Run a benchmark's main function; a BenchError is one line and exit 1, not a traceback."""
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
 from pathlib import Path
 
 import common
@@ -124,14 +123,7 @@ def measure_export(target: common.Target, args: argparse.Namespace, work: Path) 
 
 def main() -> None:
     args = parse_args()
-    targets = common.pick_targets(args.exports, DEFAULT_EXPORTS)
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="tmbuild-bench-page-") as work:
-        for target in targets:
-            results[target.name] = measure_export(target, args, Path(work) / target.name)
-    settings = dict(vars(args))
-    path = common.save("page", {"settings": settings, "notes": NOTES, "exports": results})
-    print(f"\nSaved {path.relative_to(common.ROOT)}")
+    common.measure_each_export("page", args, DEFAULT_EXPORTS, measure_export, NOTES)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,15 @@ HOOK = """(() => {
     const result = await window.tmbuild.classify(img);
     return Object.fromEntries(result.predictions.map((p) => [p.label, p.probability]));
   }, event.detail), { once: true });
+  // An embedded classifier (tmbuild.js) has no window-wide event: its element says when it
+  // has a classifier, whose ready promise is the same moment as tmbuild:ready.
+  document.addEventListener("tmbuild:classifier", (event) => {
+    const classifier = event.detail;
+    classifier.ready.then((info) => onReady("embedded", async (img) => {
+      const result = await classifier.classify(img);
+      return Object.fromEntries(result.predictions.map((p) => [p.label, p.probability]));
+    }, info), (error) => settle.reject(error));
+  }, { once: true });
   addEventListener("snippet:ready", (event) => onReady("snippet", async (img) => {
     const result = await window.snippet.predict(img);
     return Object.fromEntries(result.map((p) => [p.className, p.probability]));
@@ -304,6 +313,12 @@ def kind_of_tmbuild(path: str) -> str:
     if path.startswith("/models/"):
         return "model"
     return "page" if path == "/" or path.endswith(".html") else "assets"
+
+
+def kind_of_embedded(path: str) -> str:
+    """An embedded classifier's folder is served at /classifier/ of a host page."""
+    inner = path.removeprefix("/classifier")
+    return kind_of_tmbuild(inner) if inner != path else "page"
 
 
 def kind_of_snippet(path: str) -> str:
