@@ -11,10 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import ROOT, real_export
 from support.browser import _Handler, chromium, run_server, serve_site
 
 from tmbuild.build import build
+from tmbuild.cli import cli
 from tmbuild.config.load import load_config
 from tmbuild.page.embed import ENTRY_NAME
 
@@ -279,3 +281,36 @@ def test_an_iframe_is_shown_only_on_the_sites_frame_ancestors_names(context, tmp
             refused.wait_for_timeout(500)
             assert refused.frames[1].url.startswith("chrome-error:")
             refused.close()
+
+
+def test_the_build_says_how_to_show_the_classifier(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        cli,
+        ["build", "--model", str(ROOT / "examples" / "shapes"), "--embed", "-o", "out"]
+        + ["--base-url", "/classifiers/shapes/"],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2:] == [
+        '  <script type="module" src="/classifiers/shapes/tmbuild.js"></script>',
+        '  <tm-classifier name="shapes"></tm-classifier>',
+    ]
+    assert (tmp_path / "out" / ENTRY_NAME).is_file()
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        ("embed: {mode: element}\noffline: true\n", "element cannot be combined with offline"),
+        ("embed: {mode: element}\nsingle_file: true\n", "element cannot be combined with single"),
+        ("embed: {mode: iframe}\n", "iframe needs csp.frame_ancestors"),
+        ("embed: {name: 'two words'}\n", "embed.name: expected a name of letters, digits"),
+    ],
+)
+def test_an_embedding_that_cannot_work_is_refused_in_one_line(tmp_path, settings, line):
+    site = tmp_path / "site.yaml"
+    site.write_text(f"model: {{path: '{ROOT / 'examples' / 'shapes'}'}}\n{settings}")
+    result = CliRunner().invoke(cli, ["check", "-c", str(site)])
+    assert result.exit_code == 1
+    [error] = result.output.splitlines()
+    assert error.startswith("Error: ") and line in error, error

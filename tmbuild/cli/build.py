@@ -131,6 +131,13 @@ def build(
             f"{count} files, {format_size(result.raw_bytes)} "
             f"({format_size(result.brotli_bytes)} br)"
         )
+        if config.embed.mode == "element":
+            from tmbuild.page.embed import ENTRY_NAME, snippet
+
+            name = config.embed.name or result.model.name
+            lines = snippet(name, f"{config.base_url}{ENTRY_NAME}").splitlines()
+            click.echo("Show it in a page of your site (where the folder is served) with:")
+            click.echo("\n".join(f"  {line}" for line in lines))
 
 
 @click.command()
