@@ -1,6 +1,8 @@
 """Stage 2, the export: a Teachable Machine download read and checked.
 
-- read: `read_export`, an `ImageExport` from a folder or a .zip, checked
+- read: `read_export`, an `ImageExport` from a folder or a .zip, checked (an audio export is
+  read and checked too, then refused: its page is not built yet)
+- audio: what a Teachable Machine audio (speech commands) export is, and its checks
 - sources: the files of a folder or a .zip, whatever their names
 - layers: every weight checked against the layer that uses it
 - weights_manifest: the weights manifest's entries, checked and sized without numpy

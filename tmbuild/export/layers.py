@@ -97,6 +97,11 @@ def _expected(kind: str, config: dict) -> dict[str, list]:
     return {}
 
 
+def leaf_layers(topology: dict) -> list[dict]:
+    """Every layer of a topology that is not a container, in order."""
+    return list(_layers(topology, depth=0))
+
+
 def _layers(node: dict, depth: int):
     """Every layer of a topology, inside its Sequential and functional containers."""
     if depth > _MAX_DEPTH or not isinstance(node, dict):
@@ -108,3 +113,33 @@ def _layers(node: dict, depth: int):
             yield from _layers(item, depth + 1)
         return
     yield node
+
+
+def output_layer(topology: dict) -> dict | None:
+    """The layer that produces the model's output, looking inside nested Sequentials."""
+    layer = topology
+    for _ in range(32):
+        inner = inner_layers(layer)
+        kind = layer.get("class_name")
+        if kind not in ("Sequential", "Model", "Functional") or not inner:
+            return layer
+        last = inner[-1]
+        if kind != "Sequential":  # a functional model: the layer its output_layers names
+            outputs = (
+                layer["config"].get("output_layers") if isinstance(layer["config"], dict) else None
+            )
+            named = (
+                outputs[0][0] if outputs and isinstance(outputs[0], list) and outputs[0] else None
+            )
+            last = next((x for x in inner if isinstance(x, dict) and x.get("name") == named), None)
+            if last is None:
+                return layer
+        layer = last if isinstance(last, dict) else {}
+    return None
+
+
+def inner_layers(layer: dict) -> list | None:
+    """A container's layers; Keras 2.0-era exports store a Sequential's config as the list."""
+    config = layer.get("config")
+    inner = config.get("layers") if isinstance(config, dict) else config
+    return inner if isinstance(inner, list) else None

@@ -15,20 +15,22 @@ from pathlib import Path
 
 from tmbuild.errors import ExportError
 from tmbuild.export import weights_manifest
-from tmbuild.export.layers import check_layers
+from tmbuild.export.audio import AudioExport, audio_labels, check_audio_topology, is_audio
+from tmbuild.export.layers import check_layers, inner_layers, leaf_layers, output_layer
 from tmbuild.export.sources import (
+    HOW_TO_EXPORT,
     ExportFiles,
     MissingFile,
     normalise,
     open_export_location,
     unsafe_path_reason,
+    what_is_here_instead,
 )
 from tmbuild.untrusted import printable, shown
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a real model.json is ~92 KB, ~200 KB pretty-printed
 MAX_LABELS = 1000
 DEFAULT_IMAGE_SIZE = 224  # older exports have no imageSize; Teachable Machine used 224 then
-HOW_TO_EXPORT = "in Teachable Machine use Export Model → Tensorflow.js → Download my model"
 AGAIN = "download the export again"
 # Files of other model formats, given by mistake instead of the export's folder or .zip.
 FOREIGN_MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".tflite", ".pb")
@@ -57,7 +59,7 @@ def read_export(path: Path, label: str | None = None) -> ImageExport:
     """Open a folder or .zip, find its model.json and check everything an image model needs."""
     label = label or str(path)
     if path.suffix.lower() in FOREIGN_MODEL_SUFFIXES and path.is_file():
-        raise ExportError(f"{label}: {_what_is_here_instead([path.name])}")
+        raise ExportError(f"{label}: {what_is_here_instead([path.name])}")
     files = open_export_location(path, label)
     model_name = _find_model_json(files)
     base = posixpath.dirname(model_name)
@@ -71,19 +73,23 @@ def read_export(path: Path, label: str | None = None) -> ImageExport:
         metadata = _read_json(files, metadata_name, "metadata.json", metadata_bytes)
 
     _refuse_other_kinds(files, model_name, model_json, metadata)
+    audio = is_audio(metadata, _input_shape(model_json.get("modelTopology")))
     if not has_metadata:
         raise ExportError(
             f"{files.display(metadata_name)}: missing; it holds the class labels — "
             f"download the whole export ({HOW_TO_EXPORT}) and keep metadata.json beside model.json"
         )
+    if audio:
+        found = read_audio(files, model_name, model_json, metadata_name, metadata)
+        raise ExportError(
+            f"{found.location}: {found.summary()}, checked and sound; tmbuild builds pages for "
+            "image models only so far (the listening page for audio models is not built yet)"
+        )
     topology = _topology(files, model_name, model_json)
     labels = _labels(files, metadata_name, metadata)
     image_size, grayscale = _image_format(files, metadata_name, metadata)
     _check_input_shape(files, model_name, metadata_name, topology, image_size, grayscale)
-    _check_output_units(files, model_name, metadata_name, topology, len(labels))
-    groups = _read_weight_groups(files, model_name, model_json)
-    entries = [entry for group_entries, _ in groups for entry in group_entries]
-    check_layers(topology, entries, files.display(model_name))
+    groups = _checked_weights(files, model_name, model_json, topology, metadata_name, labels)
     model_title = metadata.get("modelName")
     return ImageExport(
         location=files.label,
@@ -101,7 +107,7 @@ def read_export(path: Path, label: str | None = None) -> ImageExport:
 def _find_model_json(files: ExportFiles) -> str:
     candidates = [name for name in files.names if posixpath.basename(name) == "model.json"]
     if not candidates:
-        raise ExportError(f"{files.label}: {_what_is_here_instead(files.names)}")
+        raise ExportError(f"{files.label}: {what_is_here_instead(files.names)}")
     if len(candidates) > 1:
         shallowest = min(name.count("/") for name in candidates)
         top = [name for name in candidates if name.count("/") == shallowest]
@@ -113,30 +119,6 @@ def _find_model_json(files: ExportFiles) -> str:
             )
         return top[0]
     return candidates[0]
-
-
-def _what_is_here_instead(names: list[str]) -> str:
-    """Explain, for the usual wrong inputs, what was given and how to get an export."""
-    lower = [name.lower() for name in names]
-    if any(name.endswith((".h5", ".hdf5", ".keras")) for name in lower):
-        return (
-            "holds a Keras model, not a TensorFlow.js export; convert it with "
-            "`tensorflowjs_converter --input_format keras model.h5 out/` (pip install "
-            "'tmbuild[tfjs]') or export again from Teachable Machine as Tensorflow.js"
-        )
-    if any(posixpath.basename(name).endswith(".pb") for name in lower):
-        return (
-            "holds a TensorFlow SavedModel, not a TensorFlow.js layers export; export again "
-            "from Teachable Machine as Tensorflow.js"
-        )
-    if any(name.endswith(".tflite") for name in lower):
-        return "holds a TensorFlow Lite model; export again from Teachable Machine as Tensorflow.js"
-    if any(name.endswith(".zip") for name in lower):
-        return (
-            "holds no model.json but another .zip; unzip the outer archive and point "
-            "model.path at the Teachable Machine .zip or folder inside"
-        )
-    return f"no model.json found; {HOW_TO_EXPORT}, then point model.path at the folder or .zip"
 
 
 def _read_json(files: ExportFiles, name: str, kind: str, data: bytes | None = None) -> dict:
@@ -169,11 +151,6 @@ def _read_json(files: ExportFiles, name: str, kind: str, data: bytes | None = No
 
 def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, metadata: dict) -> None:
     where = files.display(model_name)
-    if "wordLabels" in metadata or "tfjsSpeechCommandsVersion" in metadata:
-        raise ExportError(
-            f"{where}: this is a Teachable Machine audio (speech commands) model; tmbuild builds "
-            "sites for image models only — train an Image Project and export that"
-        )
     package = metadata.get("packageName")
     if (
         package == "@teachablemachine/pose"
@@ -198,11 +175,43 @@ def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, metada
             f"{where}: the model takes a flat vector of {shown(shape[1])} numbers (a pose "
             "model?), not an image; tmbuild builds sites for image models only"
         )
-    if shape is not None and len(shape) == 4 and shape[1:] == [43, 232, 1]:
-        raise ExportError(
-            f"{where}: the model takes 43×232 spectrograms: an audio model; tmbuild builds sites "
-            "for image models only"
-        )
+
+
+def read_audio(
+    files: ExportFiles, model_name: str, model_json: dict, metadata_name: str, metadata: dict
+) -> AudioExport:
+    """An audio export checked as strictly as an image one: topology, labels and weights."""
+    where = files.display(model_name)
+    topology = _topology(files, model_name, model_json)
+    layers = leaf_layers(topology)
+    check_audio_topology(where, _input_shape(topology), [str(x.get("class_name")) for x in layers])
+    labels = audio_labels(files.display(metadata_name), metadata)
+    groups = _checked_weights(files, model_name, model_json, topology, metadata_name, labels)
+    title = metadata.get("modelName")
+    return AudioExport(
+        location=files.label,
+        model_json=model_json,
+        weight_groups=groups,
+        metadata=metadata,
+        labels=labels,
+        model_name=title if isinstance(title, str) else "",
+    )
+
+
+def _checked_weights(
+    files: ExportFiles,
+    model_name: str,
+    model_json: dict,
+    topology: dict,
+    metadata_name: str,
+    labels: list[str],
+) -> list[tuple[list[dict], bytes]]:
+    """The weight groups, once the outputs match the labels and every weight its layer."""
+    _check_output_units(files, model_name, metadata_name, topology, len(labels))
+    groups = _read_weight_groups(files, model_name, model_json)
+    entries = [entry for group_entries, _ in groups for entry in group_entries]
+    check_layers(topology, entries, files.display(model_name))
+    return groups
 
 
 def _topology(files: ExportFiles, model_name: str, model: dict) -> dict:
@@ -290,7 +299,7 @@ def _input_shape(topology: object) -> list | None:
             shape = config.get("batch_input_shape")
             if isinstance(shape, list):
                 return shape
-        inner = _inner_layers(layer)
+        inner = inner_layers(layer)
         if not isinstance(inner, list) or not inner:
             return None
         if layer.get("class_name") in ("Model", "Functional"):
@@ -333,35 +342,17 @@ def _check_input_shape(
         )
 
 
-def _last_layer(topology: dict) -> dict | None:
-    """The layer that produces the model's output, looking inside nested Sequentials."""
-    layer = topology
-    for _ in range(32):
-        inner = _inner_layers(layer)
-        if layer.get("class_name") != "Sequential" or not inner:
-            return layer
-        layer = inner[-1] if isinstance(inner[-1], dict) else {}
-    return None
-
-
-def _inner_layers(layer: dict) -> list | None:
-    """A container's layers; Keras 2.0-era exports store a Sequential's config as the list."""
-    config = layer.get("config")
-    inner = config.get("layers") if isinstance(config, dict) else config
-    return inner if isinstance(inner, list) else None
-
-
 def _check_output_units(
     files: ExportFiles, model_name: str, metadata_name: str, topology: dict, label_count: int
 ) -> None:
-    last = _last_layer(topology) or {}
+    last = output_layer(topology) or {}
     config = last.get("config") if isinstance(last.get("config"), dict) else {}
     units = config.get("units")
     where = files.display(model_name)
     if last.get("class_name") != "Dense" or not isinstance(units, int):
         raise ExportError(
             f"{where}: the model does not end in a Dense classification layer; not a Teachable "
-            "Machine image classifier"
+            "Machine classifier"
         )
     if units != label_count:
         raise ExportError(

@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 from tmbuild.errors import ExportError
 from tmbuild.untrusted import printable
 
+HOW_TO_EXPORT = "in Teachable Machine use Export Model → Tensorflow.js → Download my model"
+
 # A real export is ~2.3 MB; the caps leave room for big custom models while stopping a zip bomb
 # long before it fills the disk or memory.
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
@@ -281,3 +283,27 @@ def open_export_location(path: Path, label: str) -> ExportFiles:
         f"{label}: not a folder or .zip; point model.path at the folder (or .zip) that "
         "Teachable Machine's 'Export Model → Tensorflow.js → Download my model' gave you"
     )
+
+
+def what_is_here_instead(names: list[str]) -> str:
+    """Explain, for the usual wrong inputs, what was given and how to get an export."""
+    lower = [name.lower() for name in names]
+    if any(name.endswith((".h5", ".hdf5", ".keras")) for name in lower):
+        return (
+            "holds a Keras model, not a TensorFlow.js export; convert it with "
+            "`tensorflowjs_converter --input_format keras model.h5 out/` (pip install "
+            "'tmbuild[tfjs]') or export again from Teachable Machine as Tensorflow.js"
+        )
+    if any(posixpath.basename(name).endswith(".pb") for name in lower):
+        return (
+            "holds a TensorFlow SavedModel, not a TensorFlow.js layers export; export again "
+            "from Teachable Machine as Tensorflow.js"
+        )
+    if any(name.endswith(".tflite") for name in lower):
+        return "holds a TensorFlow Lite model; export again from Teachable Machine as Tensorflow.js"
+    if any(name.endswith(".zip") for name in lower):
+        return (
+            "holds no model.json but another .zip; unzip the outer archive and point "
+            "model.path at the Teachable Machine .zip or folder inside"
+        )
+    return f"no model.json found; {HOW_TO_EXPORT}, then point model.path at the folder or .zip"
