@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -36,15 +37,18 @@ def test_old_export_without_image_size_assumes_224():
     assert export.image_size == 224
 
 
-@pytest.mark.parametrize(("name", "kind"), [("pose2-pt", "pose")])
-def test_pose_exports_are_refused_by_content(name, kind, tmp_path):
+@pytest.mark.parametrize(("name", "kind"), [("pose2-pt", "pose"), ("audio2-2020", "audio")])
+def test_pose_and_audio_exports_are_recognised_by_content(name, kind, tmp_path):
     source = real_export(name)
     # Copy into a folder whose name says nothing, so only the content can tell.
     folder = tmp_path / "my-image-model"
     folder.mkdir()
     for path in source.iterdir():
         (folder / path.name).write_bytes(path.read_bytes())
-    with pytest.raises(ExportError, match=f"Teachable Machine {kind} model; tmbuild builds"):
+    manifest = json.loads((folder / "model.json").read_text())["weightsManifest"][0]
+    floats = sum(math.prod(entry["shape"]) for entry in manifest["weights"])
+    (folder / "weights.bin").write_bytes(bytes(4 * floats))
+    with pytest.raises(ExportError, match=f": {kind} model \\(.*checked and sound"):
         read_export(folder)
 
 

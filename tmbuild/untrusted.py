@@ -29,3 +29,10 @@ _BRIEF.maxlevel = 3  # also keeps a deeply nested JSON value off the call stack
 def shown(value: object) -> str:
     """A JSON value from an untrusted file, shown briefly and on one line."""
     return printable(_BRIEF.repr(value))
+
+
+def listed(texts: list[str], limit: int = 20, width: int = 40) -> str:
+    """Labels for one line of a message: the first `limit`, each printable and cut short."""
+    shown_texts = ", ".join(printable(text, width) for text in texts[:limit])
+    more = f", … {len(texts) - limit} more" if len(texts) > limit else ""
+    return shown_texts + more

@@ -362,23 +362,22 @@ def image_size_absurd(project: Path) -> list[str]:
 
 # ---- models of another kind -----------------------------------------------------------------
 
-IMAGE_ONLY = "tmbuild builds sites for image models only — train an Image Project"
 
-
-@case("pose-export", "m/model.json: ", f"pose model; {IMAGE_ONLY}")
+# Pose and audio exports are read and checked (tmbuild.export.pose, .audio); the fixtures have
+# no weights.bin.
+@case("pose-export", "m/weights.bin: ", "weights file named in model.json is missing")
 def pose_export(project: Path) -> list[str]:
     copy_export(real_export("pose2-pt"), project / "m")
     return ARGS
 
 
-# Audio exports are read and checked (tmbuild.export.audio); the fixture has no weights.bin.
 @case("audio-export", "m/weights.bin: ", "weights file named in model.json is missing")
 def audio_export(project: Path) -> list[str]:
     copy_export(real_export("audio2-2020"), project / "m")
     return ARGS
 
 
-@case("pose-metadata", "m/model.json: ", f"pose model; {IMAGE_ONLY}")
+@case("pose-metadata", "m/metadata.json: ", "a pose model's metadata needs modelSettings.posenet")
 def pose_metadata(project: Path) -> list[str]:
     package = set_metadata("packageName", "@teachablemachine/pose")
     edit(export(project), "metadata.json", package)

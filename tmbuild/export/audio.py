@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tmbuild.errors import ExportError
-from tmbuild.untrusted import printable, shown
+from tmbuild.untrusted import listed, printable, shown
 
 SPECTROGRAM_SHAPE = [43, 232, 1]  # frames, frequency bins, channels
 BACKGROUND_NOISE = "_background_noise_"
@@ -41,11 +41,9 @@ class AudioExport:
 
     def summary(self) -> str:
         """What was found, in one line for `tmbuild check`."""
-        shown_labels = ", ".join(printable(label, 40) for label in self.labels[:20])
-        more = f", … {len(self.labels) - 20} more" if len(self.labels) > 20 else ""
         return (
             f"audio model (speech commands, {SPECTROGRAM_SHAPE[0]}×{SPECTROGRAM_SHAPE[1]} "
-            f"spectrograms), {len(self.labels)} labels ({shown_labels}{more})"
+            f"spectrograms), {len(self.labels)} labels ({listed(self.labels)})"
         )
 
 

@@ -17,6 +17,7 @@ from tmbuild.errors import ExportError
 from tmbuild.export import weights_manifest
 from tmbuild.export.audio import AudioExport, audio_labels, check_audio_topology, is_audio
 from tmbuild.export.layers import check_layers, inner_layers, leaf_layers, output_layer
+from tmbuild.export.pose import PoseExport, check_pose_topology, is_pose, posenet_settings
 from tmbuild.export.sources import (
     HOW_TO_EXPORT,
     ExportFiles,
@@ -72,18 +73,21 @@ def read_export(path: Path, label: str | None = None) -> ImageExport:
         metadata_bytes = files.read(metadata_name, MAX_JSON_BYTES)
         metadata = _read_json(files, metadata_name, "metadata.json", metadata_bytes)
 
-    _refuse_other_kinds(files, model_name, model_json, metadata)
-    audio = is_audio(metadata, _input_shape(model_json.get("modelTopology")))
+    kind = "pose" if is_pose(metadata) else None
+    if is_audio(metadata, _input_shape(model_json.get("modelTopology"))):
+        kind = "audio"
+    _refuse_other_kinds(files, model_name, model_json, kind)
     if not has_metadata:
         raise ExportError(
             f"{files.display(metadata_name)}: missing; it holds the class labels — "
             f"download the whole export ({HOW_TO_EXPORT}) and keep metadata.json beside model.json"
         )
-    if audio:
-        found = read_audio(files, model_name, model_json, metadata_name, metadata)
+    if kind is not None:
+        found = read_other_kind(files, model_name, model_json, metadata_name, metadata, kind)
+        page = "the listening page for audio models" if kind == "audio" else "the pose page"
         raise ExportError(
             f"{found.location}: {found.summary()}, checked and sound; tmbuild builds pages for "
-            "image models only so far (the listening page for audio models is not built yet)"
+            f"image models only so far ({page} is not built yet)"
         )
     topology = _topology(files, model_name, model_json)
     labels = _labels(files, metadata_name, metadata)
@@ -149,19 +153,9 @@ def _read_json(files: ExportFiles, name: str, kind: str, data: bytes | None = No
     return value
 
 
-def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, metadata: dict) -> None:
+def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, kind: str | None) -> None:
+    """Models that are no Teachable Machine export at all; `kind`: audio or pose, if it is one."""
     where = files.display(model_name)
-    package = metadata.get("packageName")
-    if (
-        package == "@teachablemachine/pose"
-        or "modelSettings" in metadata
-        and isinstance(metadata.get("modelSettings"), dict)
-        and "posenet" in metadata["modelSettings"]
-    ):
-        raise ExportError(
-            f"{where}: this is a Teachable Machine pose model; tmbuild builds sites for image "
-            "models only — train an Image Project and export that"
-        )
     if model.get("format") == "graph-model" or (
         isinstance(model.get("modelTopology"), dict) and "node" in model["modelTopology"]
     ):
@@ -170,25 +164,38 @@ def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, metada
             f"Teachable Machine image export ({HOW_TO_EXPORT})"
         )
     shape = _input_shape(model.get("modelTopology"))
-    if shape is not None and len(shape) == 2:
+    if kind is None and shape is not None and len(shape) == 2:
         raise ExportError(
             f"{where}: the model takes a flat vector of {shown(shape[1])} numbers (a pose "
             "model?), not an image; tmbuild builds sites for image models only"
         )
 
 
-def read_audio(
-    files: ExportFiles, model_name: str, model_json: dict, metadata_name: str, metadata: dict
-) -> AudioExport:
-    """An audio export checked as strictly as an image one: topology, labels and weights."""
+def read_other_kind(
+    files: ExportFiles,
+    model_name: str,
+    model_json: dict,
+    metadata_name: str,
+    metadata: dict,
+    kind: str,
+) -> AudioExport | PoseExport:
+    """An audio or pose export checked as strictly as an image one: topology, labels, weights."""
     where = files.display(model_name)
     topology = _topology(files, model_name, model_json)
-    layers = leaf_layers(topology)
-    check_audio_topology(where, _input_shape(topology), [str(x.get("class_name")) for x in layers])
-    labels = audio_labels(files.display(metadata_name), metadata)
+    kinds = [str(layer.get("class_name")) for layer in leaf_layers(topology)]
+    made: type[AudioExport] | type[PoseExport]
+    if kind == "audio":
+        check_audio_topology(where, _input_shape(topology), kinds)
+        labels = audio_labels(files.display(metadata_name), metadata)
+        made = AudioExport
+    else:
+        posenet_settings(files.display(metadata_name), metadata)
+        check_pose_topology(where, _input_shape(topology), kinds)
+        labels = _labels(files, metadata_name, metadata)
+        made = PoseExport
     groups = _checked_weights(files, model_name, model_json, topology, metadata_name, labels)
     title = metadata.get("modelName")
-    return AudioExport(
+    return made(
         location=files.label,
         model_json=model_json,
         weight_groups=groups,

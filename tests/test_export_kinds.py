@@ -1,7 +1,8 @@
-"""Audio (speech commands) exports: recognised by content, read and checked like image ones.
+"""Audio (speech commands) and pose exports: recognised by content, read and checked like
+image ones, then refused in one line until their pages are built.
 
-The shared fixture has model.json and metadata.json but no weights.bin (5.7 MB); the tests
-that need weights write a weights.bin of the size its manifest declares.
+The shared fixtures have model.json and metadata.json but no weights.bin (5.7 and 5.9 MB); the
+tests that need weights write a weights.bin of the size its manifest declares.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from tmbuild.errors import ExportError
 from tmbuild.export.read import read_export
 
 
-def audio_export(tmp_path: Path, weights: bool = True, **changes) -> Path:
-    """A copy of the audio fixture in a folder whose name says nothing, with weights."""
-    source = real_export("audio2-2020")
+def kind_export(tmp_path: Path, fixture: str, weights: bool = True, **changes) -> Path:
+    """A copy of a fixture in a folder whose name says nothing, with weights."""
+    source = real_export(fixture)
     folder = tmp_path / "my-model"
     folder.mkdir()
     model = json.loads((source / "model.json").read_text(encoding="utf-8"))
@@ -39,20 +40,43 @@ def audio_export(tmp_path: Path, weights: bool = True, **changes) -> Path:
     return folder
 
 
-def test_a_complete_audio_export_is_checked_and_said_to_be_audio(tmp_path):
-    folder = audio_export(tmp_path)
+def audio_export(tmp_path: Path, weights: bool = True, **changes) -> Path:
+    return kind_export(tmp_path, "audio2-2020", weights, **changes)
+
+
+def pose_export(tmp_path: Path, weights: bool = True, **changes) -> Path:
+    return kind_export(tmp_path, "pose2-pt", weights, **changes)
+
+
+@pytest.mark.parametrize(
+    ("make", "found", "page"),
+    [
+        (
+            audio_export,
+            "audio model (speech commands, 43×232 spectrograms), 2 labels (A, _background_noise_)",
+            "the listening page for audio models",
+        ),
+        (
+            pose_export,
+            "pose model (PoseNet MobileNetV1 0.75, 257 px), 2 labels (Matheus, Iara)",
+            "the pose page",
+        ),
+    ],
+)
+def test_a_complete_export_of_another_kind_is_checked_and_named(tmp_path, make, found, page):
+    folder = make(tmp_path)
     result = CliRunner().invoke(cli, ["check", "--model", str(folder)])
     assert result.exit_code == 1
     [line] = result.output.splitlines()
     assert line == (
-        f"Error: {folder}: audio model (speech commands, 43×232 spectrograms), 2 labels "
-        "(A, _background_noise_), checked and sound; tmbuild builds pages for image models only "
-        "so far (the listening page for audio models is not built yet)"
+        f"Error: {folder}: {found}, checked and sound; tmbuild builds pages for image models "
+        f"only so far ({page} is not built yet)"
     )
 
 
-def test_without_weights_the_line_names_the_missing_weights_bin(tmp_path):
-    folder = audio_export(tmp_path, weights=False)
+@pytest.mark.parametrize("make", [audio_export, pose_export])
+def test_without_weights_the_line_names_the_missing_weights_bin(tmp_path, make):
+    folder = make(tmp_path, weights=False)
     with pytest.raises(ExportError, match=r"my-model/weights.bin: weights file named in"):
         read_export(folder)
 
@@ -103,4 +127,27 @@ def test_a_damaged_audio_export_is_refused_in_one_line(tmp_path, changes, line):
     assert result.exit_code == 1
     [shown] = result.output.splitlines()
     assert shown.startswith("Error: ") and "Traceback" not in result.output
+    assert re.search(line, shown), shown
+
+
+def _posenet(**settings):
+    return {"metadata": {"modelSettings": {"posenet": settings}}}
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        (_posenet(architecture="ResNet50"), r"modelSettings.posenet.architecture is 'ResNet50'"),
+        (_posenet(multiplier=1.0), r"modelSettings.posenet.multiplier is 1.0; tmbuild bundles"),
+        (_posenet(outputStride=8), r"modelSettings.posenet.outputStride is 8"),
+        ({"metadata": {"modelSettings": {"posenet": "on"}}}, "needs modelSettings.posenet"),
+        ({"metadata": {"labels": ["a", "b", "c"]}}, "3 labels but the model has 2 outputs"),
+        ({"edit": _input([None, 100])}, r"PoseNet's 14,739 numbers, this one has input \[100\]"),
+    ],
+)
+def test_a_pose_export_tmbuild_cannot_run_is_refused_by_name(tmp_path, changes, line):
+    folder = pose_export(tmp_path, **changes)
+    result = CliRunner().invoke(cli, ["check", "--model", str(folder)])
+    assert result.exit_code == 1
+    [shown] = result.output.splitlines()
     assert re.search(line, shown), shown
