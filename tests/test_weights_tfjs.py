@@ -14,7 +14,7 @@ from support.weights_helpers import (
 )
 
 from tmbuild.model.weights import (
-    QUANTIZE_CHOICES,
+    TFJS_QUANTIZE,
     Weight,
     decode_weights,
     encode_weights,
@@ -53,7 +53,7 @@ def write_with_tensorflowjs(
 
 
 @pytest.mark.tfjs
-@pytest.mark.parametrize("quantize", QUANTIZE_CHOICES)
+@pytest.mark.parametrize("quantize", TFJS_QUANTIZE)
 @pytest.mark.parametrize(
     ("source", "shard_size"),
     [("real", 4 * 1024 * 1024), ("real", 500_000), ("random", 4 * 1024 * 1024), ("random", 97)],

@@ -32,7 +32,10 @@ from tmbuild.model.int8 import decode_int8, encode_int8, int8_nbytes
 SUPPORTED_DTYPES: dict[str, np.dtype] = {k: np.dtype(v) for k, v in STORED_DTYPES.items()}
 _STORAGE: dict[str, np.dtype] = {k: np.dtype(v) for k, v in QUANTIZED_STORAGE.items()}
 
-QUANTIZE_CHOICES = ("none", "float16", "uint8", "int8")
+# TensorFlow.js's own formats, written as tensorflowjs writes them; int8 is tmbuild's
+# (tmbuild.model.int8), which only tmbuild's page reads.
+TFJS_QUANTIZE = ("none", "float16", "uint8")
+QUANTIZE_CHOICES = (*TFJS_QUANTIZE, "int8")
 
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024  # tensorflowjs' default: the largest file browsers cache
 
