@@ -47,7 +47,7 @@ export class Classifier extends EventTarget {
     this.info = null;
     this.ready = null;
     this.marks = Boolean(options.marks); // performance marks, for the page's own classifier
-    this.model = null; // { classify(canvas) → probabilities, warmUp() → its ms, dispose() }
+    this.model = null; // { classify(imageData) → probabilities, warmUp() → its ms, dispose() }
     this.onKernels = false; // the plan runs on tmbuild's kernels, without TensorFlow.js
     this.weightsLoad = null; // with a plan, the weights download while the runtime loads
     this.kernelsLoad = null;

@@ -265,12 +265,8 @@ function softmax(values, width) {
 }
 
 export function kernelsRunner(layout) {
-  const size = layout.size;
   return {
-    classify: async (canvas) => {
-      const context = canvas.getContext("2d", { willReadFrequently: true });
-      return runLayout(layout, context.getImageData(0, 0, size, size).data);
-    },
+    classify: async (image) => runLayout(layout, image.data), // image.js's size×size ImageData
     warmUp: async () => layout.warmupMs, // done while the weights downloaded
     dispose() {},
   };
