@@ -22,7 +22,7 @@ import { FileError, FormatError } from "./errors.js";
 import { KERNELS_FORMAT, fillWeights, kernelsRunner, startKernels } from "./kernels.js";
 import { BACKEND_ROLES, backendCandidates, chooseBackend, hasWasmSimd, loadRoles,
   preloadWasmBinary } from "./runtime.js";
-import { checkDecoded, cropToSquare } from "./image.js";
+import { checkDecoded, cropToSquare, warmUpCrop } from "./image.js";
 import { preparePlan, tensorFlowRunner } from "./tfrunner.js";
 import { createWebcam } from "./webcam.js";
 import { decodeWeights, embeddedModel, embeddedWeights, fetchShards } from "./weights.js";
@@ -139,6 +139,7 @@ export class Classifier extends EventTarget {
     const started = performance.now();
     const weights = this.startWeightsLoad();
     const kernels = this.startKernelsLoad();
+    warmUpCrop(); // while the weights download
     // Without the kernels, core (and layers, for a model without a plan) download while the
     // engine picks a backend; the first choice's bundles then run after them. With them,
     // TensorFlow.js is only needed where the kernels cannot run.
