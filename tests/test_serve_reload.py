@@ -352,6 +352,9 @@ def test_the_page_reloads_itself_after_a_rebuild(tmp_path):
 
             _write_template(project, "second")
             page.locator("#marker", has_text="second").wait_for(timeout=20_000)
+            # The marker is there once the reloaded page is parsed; its module scripts (the
+            # engine makes window.tmbuild) have run by its load event.
+            page.wait_for_load_state("load")
             page.evaluate("window.tmbuild.ready")
             assert navigations == [url, url]  # reloaded once, by itself
             assert page.evaluate("performance.getEntriesByType('navigation')[0].type") == "reload"
@@ -388,6 +391,9 @@ def test_an_offline_service_worker_does_not_keep_the_previous_build(tmp_path):
             page.wait_for_function("() => navigator.serviceWorker.controller !== null")
             _write_template(project, "second")
             page.locator("#marker", has_text="second").wait_for(timeout=20_000)
+            # The marker is there once the reloaded page is parsed; its module scripts (the
+            # engine makes window.tmbuild) have run by its load event.
+            page.wait_for_load_state("load")
             page.evaluate("window.tmbuild.ready")
             time.sleep(2)  # a reload loop would show here
             assert navigations == [url, url]
