@@ -4,6 +4,7 @@ and in `tmbuild diff`; float16, said in one line, where there is nothing to meas
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,20 +67,23 @@ def test_auto_with_labelled_images_chooses_int8_and_diff_shows_it(tmp_path, monk
     args = ["build", "--model", str(export), "--quantize", "auto", "-o", "auto"]
     result = _run(*args, "--images", str(export.parent / "images"))
     assert result.exit_code == 0, result.output
-    assert (
-        "warning: model.quantize: auto chose int8 on 75 labelled images (int8: top-1 agreement "
-        "100.0%, largest probability change 0.049, keeps the answers)"
-    ) in result.stderr.splitlines()
+    # The figure is measured, not fixed: any change within the bar keeps int8.
+    said = (
+        r"warning: model.quantize: auto chose int8 on 75 labelled images \(int8: top-1 "
+        r"agreement 100.0%, largest probability change 0\.0[0-4]\d, keeps the answers\)"
+    )
+    assert any(re.fullmatch(said, line) for line in result.stderr.splitlines()), result.stderr
     model = _model(Path("auto"))
     assert model["quantize"] == "int8"
     choice = model["quantize_choice"]
     assert (choice["requested"], choice["chosen"], choice["measured"]) == ("auto", "int8", True)
     assert choice["images"] == 75
+    assert 0 < choice["candidates"][0]["max_probability_change"] <= 0.05
     assert choice["candidates"] == [
         {
             "quantize": "int8",
             "top1_agreement": 1.0,
-            "max_probability_change": pytest.approx(0.0493, abs=5e-4),
+            "max_probability_change": choice["candidates"][0]["max_probability_change"],
             "keeps_answers": True,
         }
     ]
@@ -92,6 +96,31 @@ def test_auto_with_labelled_images_chooses_int8_and_diff_shows_it(tmp_path, monk
 
     diff = _run("diff", "f16", "auto", "--exit-zero")
     assert "  quantisation    float16 → int8\n" in diff.output
-    assert "  quantize: auto  (none) → int8 on 75 images (int8 100.0% top-1, ±0.049)\n" in (
-        diff.output
+    assert re.search(
+        r"^  quantize: auto  \(none\) → int8 on 75 images \(int8 100\.0% top-1, ±0\.0[0-4]\d\)$",
+        diff.output,
+        re.MULTILINE,
+    ), diff.output
+
+
+@pytest.mark.browser
+def test_auto_measures_on_eval_images_from_site_yaml(tmp_path, monkeypatch):
+    export = real_export("brands6-imgs")
+    monkeypatch.chdir(tmp_path)
+    images = export.parent / "images"
+    Path("site.yaml").write_text(
+        f"model: {{path: '{export}', quantize: auto}}\neval: {{images: '{images}'}}\n",
+        encoding="utf-8",
     )
+    result = _run("build", "-q")
+    assert result.exit_code == 0, result.output
+    choice = _model(Path("dist"))["quantize_choice"]
+    assert (choice["chosen"], choice["images"]) == ("int8", 75)
+
+
+def test_eval_without_images_says_where_to_give_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_export(tmp_path / "m")
+    result = _run("eval", "--model", "m")
+    assert result.exit_code == 2
+    assert "give --images, or eval.images in site.yaml" in result.output

@@ -109,7 +109,7 @@ def build(
         if config.model.quantize == "auto":
             from tmbuild.evaluate.choose import choose_quantize
 
-            images = images_dir or getattr(config.eval, "images", None)
+            images = images_dir or config.eval.images
             config, choice = choose_quantize(config, images)
         with progress_bar(quiet) as progress:
             result = run_build(config, progress=progress, force=force, quantize_choice=choice)

@@ -28,9 +28,8 @@ from tmbuild.errors import TmbuildError
 @click.option(
     "--images",
     "images_dir",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Held-out images: a folder with one folder per label.",
+    help="Held-out images: a folder with one folder per label (default: eval.images).",
 )
 @click.option(
     "--site",
@@ -112,9 +111,10 @@ def evaluate(
 ):
     """Measure the model on held-out images, in the built page, and recommend a threshold.
 
-    IMAGES holds one folder per label (matched to labels ignoring case; eval.aliases in
-    site.yaml maps the others). Every image is classified by the site's own page in headless
-    Chromium; eval.json and a self-contained eval.html report are written.
+    The images (--images, or eval.images in site.yaml) are one folder per label (matched to
+    labels ignoring case; eval.aliases in site.yaml maps the others). Every image is classified
+    by the site's own page in headless Chromium; eval.json and a self-contained eval.html
+    report are written.
 
     \b
     Examples:
@@ -148,6 +148,9 @@ def evaluate(
         if target_error is None:
             # With --site alone, site.yaml's default.
             target_error = (config.eval if config is not None else EvalConfig()).target_error
+        images_dir = images_dir or (config.eval.images if config is not None else None)
+        if images_dir is None:
+            raise click.UsageError("give --images, or eval.images in site.yaml: held-out images")
         options = EvalOptions(
             images=images_dir,
             site=site_dir,

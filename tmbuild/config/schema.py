@@ -199,6 +199,14 @@ class CompressConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
+    images: Path | None = option(
+        None,
+        checks.path("folder"),
+        "held-out images, one folder per label, for tmbuild eval and quantize: auto",
+        details="`tmbuild eval` reads them when `--images` is not given; `quantize: auto` "
+        "measures int8 and float16 on them through the page (`tmbuild build --images` "
+        "overrides it). Keep them out of the training set.",
+    )
     aliases: tuple[tuple[str, str], ...] = option(
         (),  # (folder, label) pairs, sorted
         checks.aliases,
