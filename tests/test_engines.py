@@ -339,13 +339,12 @@ def test_labelled_photos_classify_alike(classified, name):
         assert result["top"]["label"] == max(probabilities, key=probabilities.get)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 17 item 2: each browser's own drawImage downscale changes the probabilities "
-    "(up to ~0.2 today) until the kernels resize from the decoded pixels",
-)
 @pytest.mark.parametrize("name", ["firefox", "webkit"])
-def test_labelled_photos_give_the_same_probabilities(classified, name):
+def test_labelled_photos_give_the_same_answers(classified, name):
+    # The page resizes from the decoded pixels itself, so the engines agree exactly wherever
+    # they decode a file alike (tests/test_preprocessing_engines.py checks 1e-4 on those); a
+    # few files decode differently (AVIF in Firefox, colour profiles), by up to ~0.006. Before,
+    # each browser's own drawImage downscale moved probabilities by up to 0.2.
     _, results = classified(name)
     _, reference = classified("chromium")
     differences = [
@@ -353,4 +352,6 @@ def test_labelled_photos_give_the_same_probabilities(classified, name):
         for path, result in results.items()
         for label, probability in _probabilities(result).items()
     ]
-    assert max(differences) <= 1e-4
+    assert max(differences) <= 1e-2
+    for path, result in results.items():
+        assert result["top"]["label"] == reference[path]["top"]["label"], path
