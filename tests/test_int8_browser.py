@@ -9,6 +9,7 @@ float32 page's top label on at least 99.5% of them, with no probability moving b
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -81,9 +82,12 @@ def test_eval_compares_int8_with_float32_even_from_a_float16_site(tmp_path, monk
     lines = result.stdout.splitlines()
     line = next(n for n, text in enumerate(lines) if text.startswith("int8 weights "))
     assert lines[line].startswith("int8 weights (1.09 MB → 622.6 kB): top-1 agreement 100.0%")
-    assert lines[line + 1] == (
-        "  against float32: largest probability change 0.049; keeps its answers (bars: top-1 "
-        "agreement ≥ 99.5%, no probability moving by more than 0.05)"
-    )
+    # The change is measured (0.049 before the page resized images itself, 0.048 after):
+    # what matters is that it stays within the bar.
+    assert re.fullmatch(
+        r"  against float32: largest probability change 0\.0[0-4]\d; keeps its answers \(bars: "
+        r"top-1 agreement ≥ 99\.5%, no probability moving by more than 0\.05\)",
+        lines[line + 1],
+    ), lines[line + 1]
     quantized = json.loads(Path("report/eval.json").read_text("utf-8"))["quantized"]
     assert quantized["reference"] == "none" and quantized["top1_agreement"] == 1.0

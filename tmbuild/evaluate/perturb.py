@@ -126,14 +126,19 @@ ORIGINAL = Perturbation("original", "original", "", "", {})
 # then changed. The page copies that canvas 1:1, so with no change it predicts exactly what the
 # photo does, and each drop is the change's alone, not a resampling's.
 PERTURB_JS = """(image, spec, size) => {
-  const width = image.naturalWidth || image.width, height = image.naturalHeight || image.height;
-  const scale = size / Math.min(width, height);
-  const scaledWidth = Math.ceil(width * scale), scaledHeight = Math.ceil(height * scale);
   const square = document.createElement("canvas");
   square.width = square.height = size;
-  square.getContext("2d", { willReadFrequently: true }).drawImage(image,
-    -Math.trunc((scaledWidth - size) / 2), -Math.trunc((scaledHeight - size) / 2),
-    scaledWidth, scaledHeight);
+  const squareContext = square.getContext("2d", { willReadFrequently: true });
+  if (window.tmbuild && window.tmbuild.preprocess) {
+    // The page's own square, pixel for pixel: the page reads a square of its size unchanged.
+    squareContext.putImageData(window.tmbuild.preprocess(image), 0, 0);
+  } else { // a site built before the page resized images itself
+    const width = image.naturalWidth || image.width, height = image.naturalHeight || image.height;
+    const scale = size / Math.min(width, height);
+    const scaledWidth = Math.ceil(width * scale), scaledHeight = Math.ceil(height * scale);
+    squareContext.drawImage(image, -Math.trunc((scaledWidth - size) / 2),
+      -Math.trunc((scaledHeight - size) / 2), scaledWidth, scaledHeight);
+  }
   const canvas = document.createElement("canvas");
   canvas.width = canvas.height = size;
   const context = canvas.getContext("2d", { willReadFrequently: true });

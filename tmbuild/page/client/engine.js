@@ -108,6 +108,15 @@ export class Classifier extends EventTarget {
     return this.rank(probabilities);
   }
 
+  // The square the model reads for `source`, as ImageData (the model's size, RGBA): what
+  // classify() would give the model, for tools that change it first (tmbuild eval's
+  // robustness checks).
+  preprocess(source, options) {
+    checkDecoded(source);
+    const flipped = Boolean(options && options.flipped);
+    return cropToSquare(source, this.config.model.imageSize, flipped);
+  }
+
   announce(result, source) {
     this.emit("result", { result, source });
   }
