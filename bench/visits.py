@@ -315,12 +315,6 @@ def kind_of_tmbuild(path: str) -> str:
     return "page" if path == "/" or path.endswith(".html") else "assets"
 
 
-def kind_of_embedded(path: str) -> str:
-    """An embedded classifier's folder is served at /classifier/ of a host page."""
-    inner = path.removeprefix("/classifier")
-    return kind_of_tmbuild(inner) if inner != path else "page"
-
-
 def kind_of_snippet(path: str) -> str:
     if path in ("/tf.min.js", "/teachablemachine-image.min.js"):
         return "runtime"
