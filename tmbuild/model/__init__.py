@@ -8,4 +8,5 @@
 - plan: the model as a short list of fused steps, run by the page without tf-layers
 - kernels: tmbuild's WebAssembly kernels that run the plan (source in wasm/kernels.c)
 - cache: the prepared model kept in the user cache between builds
+- posenet: PoseNet's graph model for pose sites, pinned, fetched once and verified
 """
