@@ -315,7 +315,7 @@ def test_the_real_files_are_mobilenet_075_at_stride_16(tmp_path, monkeypatch):
     folder = cache_dir()
     if not (folder / "posenet.bin").is_file():
         pytest.skip(f"PoseNet is not in {folder}; run `tmbuild fetch-runtime --pose`")
-    files = posenet_files()
+    files = posenet_files(folder=folder)  # as a named folder: verified, never fetched again
     model = json.loads(files.model_json)
     shapes = {w["name"]: w["shape"] for w in model["weightsManifest"][0]["weights"]}
     assert sum(4 * _count(shape) for shape in shapes.values()) == len(files.weights) == 5_032_780
