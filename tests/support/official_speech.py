@@ -19,8 +19,9 @@ How speech-commands 0.5.4 turns sound into scores (read from its dist/ and check
   `fftSize = 2048` (twice the library's `fftSize` of 1024) and `smoothingTimeConstant = 0`.
   Headless Chromium gives a running context at 44100 Hz with no user gesture (even under
   `--autoplay-policy=user-gesture-required`); the library never calls `resume()`, so where a
-  context starts suspended no frame is read and no callback comes. A MediaStreamSource at
-  another rate than its context throws in Firefox; Chromium resamples.
+  context starts suspended no frame is read and no callback comes. Chromium resamples a
+  track at another rate (48 kHz, below) into the 44.1 kHz context; Firefox has refused such a
+  MediaStreamSource (not checked here).
 - `{audio: true}` leaves Chromium's echo cancellation, noise suppression and automatic gain
   control ON (the fake microphone then runs at 48 kHz, mono): the frames are NOT the file's
   spectrum (7 dB RMS apart on a chirp in white noise). With `{echoCancellation: false,
@@ -29,15 +30,18 @@ How speech-commands 0.5.4 turns sound into scores (read from its dist/ and check
   a2 0.08), FFT, |X| / 2048, `20 * log10` (no other constant: 0.000 dB offset from numpy), the
   first 232 bins kept (the model's input width; bins of 44100 / 2048 = 21.5 Hz, 0 to 4.99 kHz).
 - Hop: a `setInterval` of 1024 / 44100 s = 23.2 ms reads the analyser; it is not tied to the
-  audio clock. Frame ends fall on the 128-sample render quantum; on time they are 1024 samples
-  apart, late timers give 5760 or fewer, and a main thread blocked by the model (the `cpu`
-  backend: 100-280 ms per call on a busy machine) loses the frames of that time outright.
-  WebGL (SwiftShader here) kept every frame (largest gap 39 ms).
+  audio clock. The analyser's samples move in the audio device's bursts (10 ms here), so frame
+  ends fall on the 128-sample render quantum and consecutive frames measured 896 or 1280 samples
+  apart (1024 on average while the timer keeps time), 1792 to 3968 when it ran late (one
+  window on WebGL: mean hop 1134). A main thread blocked by the model (the `cpu` backend:
+  100-280 ms a call on a busy machine) loses the frames of that time outright; WebGL
+  (SwiftShader here) kept the timer within 39 ms. Fitting each live frame to the clip's own
+  spectrum (unprocessed track) found it at these ends to 0.01-0.15 dB RMS.
 - Skipped frames: a read whose bin 0 is -Infinity (all 2048 samples exactly zero: digital
   silence, or before sound arrives) is dropped: not queued, not counted.
 - Window: the last 43 frames (43 × 23.2 ms = 998 ms). While fewer than 43 were heard, the
-  missing LEADING rows are zeros (0 dB: louder than any real frame), so the first callback at the
-  default overlap sees 21 rows of zeros.
+  missing LEADING rows are zeros (0 dB, where a real frame stays below -7.5 dB: the window's
+  mean 0.42 at full scale), so the first callback at the default overlap sees 21 rows of zeros.
 - When: a counter of kept frames fires every `period = max(1, round(43 * (1 - overlapFactor)))`
   frames: 22 at the default 0.5 (`Math.round(21.5)`), 11 at 0.75, 43 at 0. Suppression: after a
   callback that counts as a detection, no firing until `counter - onset > round(
@@ -47,7 +51,7 @@ How speech-commands 0.5.4 turns sound into scores (read from its dist/ and check
 - Normalisation (listen, and recognize() with no argument): over the whole [1, 43, 232, 1]
   tensor, `(x - mean) / (sqrt(variance) + EPSILON)`, variance the population one (tf.moments).
   EPSILON is `tf.backend().epsilon()`, read once at the first normalize and cached: 1e-7 on
-  `cpu` (and `wasm`), 1e-4 on `webgl` in TensorFlow.js 3.21 (its floatPrecision() answers 16
+  `cpu`, 1e-4 on `webgl` in TensorFlow.js 3.21 (its floatPrecision() answers 16
   whenever float32 rendering IS enabled, so on any ordinary GPU too).
 - `recognizer.recognize(x)` with an explicit spectrogram does NOT normalise it: it runs
   `model.predict(x)` as given. This page's `recognize` normalises raw frames with the library's
