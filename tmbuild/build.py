@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tmbuild.config.load import SiteConfig
-from tmbuild.export.read import ImageExport, read_export
+from tmbuild.export.read import Export, read_export
 from tmbuild.hosts.blocked import blocked_loads
 from tmbuild.hosts.files import host_files, host_notes
 from tmbuild.hosts.policy import SERVICE_WORKER, SitePolicy, site_policy
@@ -40,7 +40,7 @@ log = logging.getLogger("tmbuild")
 @dataclass
 class BuildResult:
     files: dict[str, bytes]  # every file of the site, by path, siblings included
-    export: ImageExport
+    export: Export
     model: ModelFiles
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -62,7 +62,7 @@ class BuildResult:
         return total
 
 
-def load_export(config: SiteConfig) -> ImageExport:
+def load_export(config: SiteConfig) -> Export:
     return read_export(config.model.path, config.display_path(config.model.path))
 
 
@@ -84,7 +84,11 @@ def build(
     if write:
         guard.check(config.output)  # before the work; write_site looks again before the swap
     export = load_export(config)
-    log.info("Read %s: %d labels, %s px", export.location, len(export.labels), export.image_size)
+    if export.kind == "audio":
+        log.info("Read %s: audio model, %d labels", export.location, len(export.labels))
+    else:
+        size = export.image_size
+        log.info("Read %s: %d labels, %s px", export.location, len(export.labels), size)
 
     model = cached_model(export, config, default_model_cache_dir())
     log.info(
@@ -122,6 +126,7 @@ def build(
         isolated=config.runtime.wasm_threads and config.runtime.source == "bundled",
         extra_sources=csp_sources(config),
         shared=config.embed.mode == "element",
+        device="microphone" if export.kind == "audio" else "camera",
     )
     csp = policy.security["Content-Security-Policy"]
     for blocked in blocked_loads(config.templates, csp):
@@ -191,7 +196,7 @@ def _host_files(config: SiteConfig, policy: SitePolicy, files: dict[str, bytes])
 
 def _single_file(
     config: SiteConfig,
-    export: ImageExport,
+    export: Export,
     model: ModelFiles,
     files: dict[str, bytes],
     write: bool,

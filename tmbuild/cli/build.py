@@ -165,7 +165,9 @@ def check(config_path, model_path, quantize, base_url, strict, verbose, quiet):
         labels = ", ".join(printable(label, 40) for label in export.labels[:MAX_LABELS_SHOWN])
         if len(export.labels) > MAX_LABELS_SHOWN:
             labels += f", … {len(export.labels) - MAX_LABELS_SHOWN} more"
-        click.echo(
-            f"OK: {export.location}: image model, {export.image_size}×{export.image_size} "
-            f"{'grayscale' if export.grayscale else 'RGB'}, {len(export.labels)} labels ({labels})"
-        )
+        if export.kind == "audio":
+            found = "audio model, 43×232 spectrograms (1 s at 44.1 kHz)"
+        else:
+            colour = "grayscale" if export.grayscale else "RGB"
+            found = f"image model, {export.image_size}×{export.image_size} {colour}"
+        click.echo(f"OK: {export.location}: {found}, {len(export.labels)} labels ({labels})")

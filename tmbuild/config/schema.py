@@ -19,6 +19,7 @@ from tmbuild.config.checks import MiB
 
 QUANTIZE = ("none", "float16", "uint8", "int8", "auto")
 INPUTS = ("upload", "webcam")
+AUDIO_INPUTS = ("microphone", "upload")
 BACKENDS = ("auto", "webgl", "wasm", "cpu")
 RUNTIME_SOURCES = ("bundled", "cdn")
 MODEL_RUNNERS = ("plan", "tf-layers")
@@ -260,6 +261,26 @@ class CspConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """The listening page, for Teachable Machine audio models (docs: audio)."""
+
+    inputs: tuple[str, ...] = option(
+        AUDIO_INPUTS,
+        checks.list_of(AUDIO_INPUTS, allow_empty=False),
+        "what the listening page offers, one or both",
+    )
+    # speech-commands' own default: a window every half second of its one-second spectrogram.
+    overlap: float = option(
+        0.5,
+        checks.number(0, 0.95),
+        "how much each window shares with the one before: 0.5 listens every 0.5 s",
+        details="As speech-commands' `overlapFactor`: the page classifies the last 43 frames "
+        "(1 s) every `(1 - overlap)` seconds, live and in an uploaded file alike. The label "
+        "shows while its probability stays above `classifier.threshold`.",
+    )
+
+
+@dataclass(frozen=True)
 class EmbedConfig:
     """How the classifier goes into pages of another site (docs: embedding)."""
 
@@ -326,6 +347,7 @@ class SiteConfig:
     classifier: ClassifierConfig = section(
         ClassifierConfig, "what the page offers and how it reads the predictions"
     )
+    audio: AudioConfig = section(AudioConfig, "the listening page, for audio models")
     runtime: RuntimeConfig = section(RuntimeConfig, "how the page runs the model")
     compress: CompressConfig = section(
         CompressConfig, ".gz and .br copies of text and weight files, for hosts that use them"

@@ -6,7 +6,7 @@ with a 1024-point FFT), four Conv2D + MaxPooling2D blocks, Flatten, Dropout, Den
 nested Sequential holding the Dense softmax over the labels. metadata.json names the labels
 `wordLabels` (one of them `_background_noise_`) and carries `tfjsSpeechCommandsVersion` instead
 of `tmVersion`. tmbuild.export.read reads an audio export as strictly as an image one, with
-these checks; the listening page is not built yet, so a build stops after them with one line.
+these checks, and the build makes a listening page of it (docs/audio.md).
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ class AudioExport:
     model_json: dict
     weight_groups: list[tuple[list[dict], bytes]]
     metadata: dict
+    metadata_bytes: bytes
     labels: list[str]  # wordLabels, in the model's output order
     model_name: str
+    kind = "audio"
 
     @property
     def weight_bytes(self) -> int:

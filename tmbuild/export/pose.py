@@ -37,6 +37,7 @@ class PoseExport:
     model_json: dict
     weight_groups: list[tuple[list[dict], bytes]]
     metadata: dict
+    metadata_bytes: bytes
     labels: list[str]
     model_name: str
 

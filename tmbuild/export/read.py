@@ -50,14 +50,22 @@ class ImageExport:
     image_size: int
     grayscale: bool
     model_name: str
+    kind = "image"
 
     @property
     def weight_bytes(self) -> int:
         return sum(len(data) for _, data in self.weight_groups)
 
 
-def read_export(path: Path, label: str | None = None) -> ImageExport:
-    """Open a folder or .zip, find its model.json and check everything an image model needs."""
+# What a build takes: a checked model of a kind tmbuild makes pages for.
+Export = ImageExport | AudioExport
+
+
+def read_export(path: Path, label: str | None = None) -> Export:
+    """Open a folder or .zip, find its model.json and check everything its kind of model needs.
+
+    Image and audio models are returned; a pose model is read and checked, then refused.
+    """
     label = label or str(path)
     if path.suffix.lower() in FOREIGN_MODEL_SUFFIXES and path.is_file():
         raise ExportError(f"{label}: {what_is_here_instead([path.name])}")
@@ -83,11 +91,14 @@ def read_export(path: Path, label: str | None = None) -> ImageExport:
             f"download the whole export ({HOW_TO_EXPORT}) and keep metadata.json beside model.json"
         )
     if kind is not None:
-        found = read_other_kind(files, model_name, model_json, metadata_name, metadata, kind)
-        page = "the listening page for audio models" if kind == "audio" else "the pose page"
+        found = read_other_kind(
+            files, model_name, model_json, metadata_name, metadata, metadata_bytes, kind
+        )
+        if isinstance(found, AudioExport):
+            return found
         raise ExportError(
             f"{found.location}: {found.summary()}, checked and sound; tmbuild builds pages for "
-            f"image models only so far ({page} is not built yet)"
+            "image and audio models so far (the pose page is not built yet)"
         )
     topology = _topology(files, model_name, model_json)
     labels = _labels(files, metadata_name, metadata)
@@ -177,6 +188,7 @@ def read_other_kind(
     model_json: dict,
     metadata_name: str,
     metadata: dict,
+    metadata_bytes: bytes,
     kind: str,
 ) -> AudioExport | PoseExport:
     """An audio or pose export checked as strictly as an image one: topology, labels, weights."""
@@ -200,6 +212,7 @@ def read_other_kind(
         model_json=model_json,
         weight_groups=groups,
         metadata=metadata,
+        metadata_bytes=metadata_bytes,
         labels=labels,
         model_name=title if isinstance(title, str) else "",
     )

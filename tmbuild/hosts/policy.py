@@ -155,15 +155,19 @@ def security_headers(
     isolated: bool = False,
     extra_sources: Mapping[str, Sequence[str]] | None = None,
     shared: bool = False,
+    device: str = "camera",
 ) -> dict[str, str]:
+    # The page may use its one device itself (the camera, or an audio model's microphone);
+    # nothing else, and no embedding site may.
+    allowed = {name: "(self)" if name == device else "()" for name in ("camera", "microphone")}
     headers = {
         "Content-Security-Policy": content_security_policy(
             cdn_origin, script_hashes, extra_sources
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
-        # The page may use the camera itself; nothing else, and no embedding site may.
-        "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+        "Permissions-Policy": f"camera={allowed['camera']}, microphone={allowed['microphone']}, "
+        "geolocation=()",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
     if isolated:
@@ -187,12 +191,14 @@ def site_policy(
     isolated: bool = False,
     extra_sources: Mapping[str, Sequence[str]] | None = None,
     shared: bool = False,
+    device: str = "camera",
 ) -> SitePolicy:
     """The policy for a site of these files; siblings and host files in `paths` are left out.
 
     `script_hashes` are the CSP hashes of the inline scripts the pages hold
     (tmbuild.page.assemble.INLINE_SCRIPT_HASHES); `shared` lets other sites load the files
-    (an embedded classifier). A full-URL base_url counts by its path alone:
+    (an embedded classifier); `device` is what the page may open: the camera, or an audio
+    model's microphone. A full-URL base_url counts by its path alone:
     hosts match requests by path, and the browser asks for base_url's path.
     """
     known = set(paths)
@@ -202,7 +208,7 @@ def site_policy(
     return SitePolicy(
         urlsplit(base_url).path or "/",
         files,
-        security_headers(cdn_origin, script_hashes, isolated, extra_sources, shared),
+        security_headers(cdn_origin, script_hashes, isolated, extra_sources, shared, device),
     )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from tmbuild import __version__
 from tmbuild.cache import cache_root, keep_under_limit, mark_used, write_entry
 from tmbuild.config.load import SiteConfig
-from tmbuild.export.read import ImageExport
+from tmbuild.export.read import Export
 from tmbuild.model.prepare import ModelFiles, prepare_model
 
 ENTRY_FORMAT = 1
@@ -38,7 +38,7 @@ def default_model_cache_dir() -> Path:
     return cache_root() / "models"
 
 
-def cached_model(export: ImageExport, config: SiteConfig, directory: Path | None) -> ModelFiles:
+def cached_model(export: Export, config: SiteConfig, directory: Path | None) -> ModelFiles:
     """`prepare_model(export, config)`, or what it gave before for the same inputs."""
     if directory is None:
         return prepare_model(export, config)
@@ -68,7 +68,7 @@ def cached_model(export: ImageExport, config: SiteConfig, directory: Path | None
     return model
 
 
-def entry_key(export: ImageExport, config: SiteConfig) -> str:
+def entry_key(export: Export, config: SiteConfig) -> str:
     digest = hashlib.sha256()
 
     def part(data: bytes) -> None:

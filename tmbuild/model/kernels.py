@@ -21,7 +21,7 @@ from tmbuild.config.load import SiteConfig
 KERNELS_NAME = "kernels.wasm"
 # The interface of kernels.c as client/kernels.js calls it (its KERNELS_FORMAT), declared by
 # the page and checked by the engine: bumped whenever the exports or the memory layout change.
-KERNELS_FORMAT = 1
+KERNELS_FORMAT = 2
 _MAX_TAPS = 64  # kernels.c's depthwise keeps the taps of one pixel in a 64-entry array
 
 
@@ -49,10 +49,13 @@ def kernels_refusal(plan: dict) -> str | None:
     """Why the kernels cannot run this plan (as tmbuild.model.plan's JSON), or None when they can.
 
     They run every step tmbuild.model.plan makes (it already refuses depth multipliers) but for a
-    depthwise convolution of more than 64 taps, which none of Teachable Machine's models has.
+    depthwise convolution of more than 64 taps and a max pooling with "same" padding, which none
+    of Teachable Machine's models has.
     """
     shapes = {entry["name"]: entry["shape"] for entry in plan["weights"]}
     for number, step in enumerate(plan["steps"]):
+        if step["op"] == "maxpool" and step["pad"] != "valid":
+            return f"step {number} is a max pooling with padding, which the kernels do not have"
         if step["op"] == "depthwise":
             kernel_h, kernel_w = shapes[step["kernel"]][:2]
             if kernel_h * kernel_w > _MAX_TAPS:

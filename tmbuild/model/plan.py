@@ -31,8 +31,8 @@ from tmbuild.untrusted import printable, shown
 
 # The format of the plan, which the page's configuration declares and the engine checks
 # (client/engine.js PLAN_FORMAT): bumped whenever the steps or the weight entries change, so
-# that an engine never runs a model it would run wrong.
-PLAN_FORMAT = 2
+# that an engine never runs a model it would run wrong (3: max pooling, for audio models).
+PLAN_FORMAT = 3
 
 # Activations the runner can fuse into a convolution or dense step (TensorFlow.js's fused ops
 # take these), and the ones it can also run as a step of their own.
@@ -146,7 +146,10 @@ class _Builder:
             if not progressed:
                 raise Unsupported("the functional model's layers do not connect")
         name, node, tensor = output_names[0][:3]
-        if node != 0 or tensor != 0:
+        # A nested Sequential that declares its own input shape made node 0 when it was built
+        # alone; applied here it makes node 1 (speech-commands' head in audio exports).
+        own_input = layers[name]["class_name"] in _CONTAINERS and node == 1
+        if (node != 0 and not own_input) or tensor != 0:
             raise Unsupported("a model output from a shared layer")
         return values[name]
 
@@ -211,6 +214,15 @@ class _Builder:
         if kind == "Flatten":
             self._channels_last(config)
             return self.emit({"op": "flatten", "in": [value]})
+        if kind == "MaxPooling2D":  # speech-commands' network, under audio exports
+            self._channels_last(config)
+            pool = list(config.get("pool_size", [2, 2]))
+            padding = config.get("padding", "valid")
+            if padding not in ("same", "valid"):
+                raise Unsupported(f"max pooling {name} with padding {padding}")
+            strides = config.get("strides") or pool
+            step = {"op": "maxpool", "in": [value], "pool": pool, "strides": list(strides)}
+            return self.emit({**step, "pad": padding})
         if kind == "Dense":
             step = {"op": "dense", "in": [value], "kernel": self.weight(name, "kernel")}
             if config.get("use_bias", True):

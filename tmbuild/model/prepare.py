@@ -21,7 +21,7 @@ from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import ExportError
 from tmbuild.export.layers import RETRAIN, ShapeMismatch
-from tmbuild.export.read import ImageExport
+from tmbuild.export.read import Export
 from tmbuild.hashes import hashed_name
 from tmbuild.model.plan import Plan, build_plan
 from tmbuild.untrusted import shown
@@ -65,13 +65,13 @@ def slugify(text: str) -> str:
     return slug[:64].strip("-")
 
 
-def model_slug(config: SiteConfig, export: ImageExport) -> str:
+def model_slug(config: SiteConfig, export: Export) -> str:
     if config.model.name:
         return config.model.name
     return slugify(export.model_name) or "model"
 
 
-def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
+def prepare_model(export: Export, config: SiteConfig) -> ModelFiles:
     """Re-shard (and quantise) the weights and rewrite model.json to point at hashed shards."""
     # Imported here: numpy takes ~50 ms to import, which a build whose model comes from the
     # cache (tmbuild.model.cache) never needs.
@@ -169,7 +169,7 @@ def prepare_model(export: ImageExport, config: SiteConfig) -> ModelFiles:
 
 
 def _int8_ready(
-    export: ImageExport, topology: dict, weights: list[Weight], unfolded: Plan, original: list
+    export: Export, topology: dict, weights: list[Weight], unfolded: Plan, original: list
 ) -> tuple[list[Weight], dict[str, int]]:
     """The folded weights with int8's bias correction, and the kernels to store as int8."""
     from tmbuild.model.bias_correction import bias_corrected
@@ -183,7 +183,7 @@ def _int8_ready(
     return bias_corrected(unfolded, arrays, folded, weights, per_channel), per_channel
 
 
-def _plan(export: ImageExport, topology: dict, entries: list[dict]) -> tuple[Plan | None, str]:
+def _plan(export: Export, topology: dict, entries: list[dict]) -> tuple[Plan | None, str]:
     try:
         return build_plan(topology, entries)
     except ShapeMismatch as mismatch:
@@ -194,7 +194,7 @@ def _manifest_of(weights: list[Weight]) -> list[dict]:
     return [{"name": w.name, "shape": list(w.array.shape), "dtype": w.dtype} for w in weights]
 
 
-def _check_finite(export: ImageExport, weights: list[Weight]) -> None:
+def _check_finite(export: Export, weights: list[Weight]) -> None:
     """Refuse NaN or infinite weights: a broken training run, and NaN for every prediction."""
     from tmbuild.model.weights import non_finite_weights
 

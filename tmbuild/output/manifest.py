@@ -10,7 +10,7 @@ import json
 
 from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
-from tmbuild.export.read import ImageExport
+from tmbuild.export.read import Export
 from tmbuild.hashes import sha256_hex, sri
 from tmbuild.model.kernels import page_uses_kernels
 from tmbuild.model.prepare import ModelFiles
@@ -21,7 +21,7 @@ SIBLING_SUFFIXES = (".gz", ".br")
 
 def build_manifest(
     files: dict[str, bytes],
-    export: ImageExport,
+    export: Export,
     model: ModelFiles,
     config: SiteConfig,
     quantize_choice: dict | None = None,
@@ -49,9 +49,11 @@ def build_manifest(
             "name": model.name,
             "version": config.model.version,
             "directory": model.directory,
+            "kind": export.kind,
             "labels": export.labels,
-            "image_size": export.image_size,
-            "grayscale": export.grayscale,
+            # An audio model reads spectrograms: no image size.
+            "image_size": getattr(export, "image_size", None),
+            "grayscale": getattr(export, "grayscale", False),
             "quantize": model.quantize,
             "weights_sha256": model.weights_sha256,
             "bytes": model.total_bytes,

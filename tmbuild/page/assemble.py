@@ -18,6 +18,7 @@ from jinja2.utils import markupsafe
 from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import TmbuildError
+from tmbuild.export.audio import AudioExport
 from tmbuild.export.read import ImageExport
 from tmbuild.hashes import hashed_name, sri
 from tmbuild.model.kernels import (
@@ -34,6 +35,7 @@ from tmbuild.page.embed import embed_files
 from tmbuild.page.render import PAGES, Renderer, TemplateError, is_template
 from tmbuild.page.tfjs import RuntimeFile, cdn_url
 
+LISTENING_PAGE = "listen.html"
 SAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 MAX_SAMPLES = 24
 
@@ -43,11 +45,14 @@ log = logging.getLogger("tmbuild")
 TEMPLATE_MESSAGES = {
     "default_title",
     "default_title_many",
+    "default_title_audio",
+    "default_title_many_audio",
     "served_only",
     "served_only_how",
     "noscript",
     "script_failed",
     "footer_private",
+    "footer_private_audio",
     "footer_built",
     "samples_heading",
 }
@@ -98,7 +103,10 @@ INLINE_SCRIPT_HASHES = tuple(sorted(csp_hash(text) for text in INLINE_SCRIPTS.va
 
 
 def render_site(
-    config: SiteConfig, export: ImageExport, model: ModelFiles, runtime: list[RuntimeFile]
+    config: SiteConfig,
+    export: ImageExport | AudioExport,
+    model: ModelFiles,
+    runtime: list[RuntimeFile],
 ) -> dict[str, bytes]:
     """Every file of the site except the model and host configuration, by path."""
     files: dict[str, bytes] = {}
@@ -106,7 +114,8 @@ def render_site(
     element = config.embed.mode == "element"
     base = "" if element else config.base_url
     runtime_urls = _runtime(config, runtime, files, model.plan, base)
-    samples = [] if element else _samples(config, files)
+    audio = export.kind == "audio"
+    samples = [] if element or audio else _samples(config, files)
     renderer = Renderer(config.templates)
 
     lang, texts = _words(config)
@@ -115,7 +124,7 @@ def render_site(
         formats["kernels"] = KERNELS_FORMAT
     context = {
         "site": {
-            "title": config.title or words.default_title(export.labels, lang, texts),
+            "title": config.title or words.default_title(export.labels, lang, texts, export.kind),
             "description": config.description,
             "base_url": base,
         },
@@ -127,12 +136,14 @@ def render_site(
         "messages": texts,
         "model": {
             "name": model.name,
+            "kind": export.kind,
             "labels": export.labels,
-            "image_size": export.image_size,
-            "grayscale": export.grayscale,
+            "image_size": None if audio else export.image_size,
+            "grayscale": False if audio else export.grayscale,
             "bytes": model.total_bytes,
         },
         "classifier": config.classifier,
+        "audio": config.audio,
         "samples": samples,
         "tmbuild_version": __version__,
         "inline_scripts": {name: markupsafe.Markup(text) for name, text in INLINE_SCRIPTS.items()},
@@ -172,9 +183,9 @@ def render_site(
             "plan": model.plan,
             "shards": [base + path for path in model.shards],
             "weightBytes": model.shard_bytes,
+            "kind": export.kind,
             "labels": export.labels,
-            "imageSize": export.image_size,
-            "grayscale": export.grayscale,
+            **({} if audio else {"imageSize": export.image_size, "grayscale": export.grayscale}),
             "bytes": model.total_bytes,
         },
         "classifier": {
@@ -186,6 +197,12 @@ def render_site(
             "mirrorWebcam": config.classifier.mirror_webcam,
             "maxFps": config.classifier.max_fps,
         },
+        # An audio model's listening (tmbuild.config.schema AudioConfig).
+        **(
+            {"audio": {"inputs": list(config.audio.inputs), "overlap": config.audio.overlap}}
+            if audio
+            else {}
+        ),
         "runtime": runtime_urls,
         # offline: true: the service worker the build writes next to the page (tmbuild.page.offline)
         "offline": {"worker": base + "sw.js"} if config.offline else None,
@@ -194,11 +211,14 @@ def render_site(
         name = config.embed.name or model.name
         files.update(embed_files(context["client_config"], scripts, name, config.base_url))
         return files
+    inputs = config.audio.inputs if audio else config.classifier.inputs
     for page in PAGES:
-        files[page] = renderer.render(page, context)
-        where = _template_shown(renderer, page)
+        # An audio model's page is listen.html, so that a templates folder can hold both.
+        template = LISTENING_PAGE if audio and page == "index.html" else page
+        files[page] = renderer.render(template, context)
+        where = _template_shown(renderer, template)
         html = files[page].decode("utf-8")
-        for warning in contract_warnings(html, scripts, config.classifier.inputs):
+        for warning in contract_warnings(html, scripts, inputs):
             log.warning("%s: %s", where, warning)
         for script in blocked_inline_scripts(files[page].decode("utf-8")):
             log.warning(

@@ -21,8 +21,14 @@ ELEMENTS = {
     "tm-preview": "the image being classified",
     "tm-result": "the verdict and the bars",
     "tm-offline": "the offline and update messages",
+    "tm-microphone": "listening: start/stop the microphone (audio models)",
+    "tm-spectrogram": "the sound being heard, live (audio models)",
+    "tm-timeline": "the labels of an uploaded recording, window by window (audio models)",
     "tm-classifier": "an embedded classifier (embed: element), with the parts above for it",
 }
+# Each input of site.yaml (classifier.inputs, or audio.inputs for an audio model) and the
+# element that offers it.
+INPUT_ELEMENTS = (("tm-upload", "upload"), ("tm-webcam", "webcam"), ("tm-microphone", "microphone"))
 SAMPLE_ATTRIBUTE = "data-tm-sample"
 # Ids the page script of tmbuild 0.1 filled in, and the element that does it now.
 FORMER_IDS = {
@@ -106,18 +112,22 @@ def contract_warnings(
                 f'id="{element_id}" is from tmbuild\'s former page script and is no longer '
                 f"filled in; use <{FORMER_IDS[element_id]}> ({ELEMENTS[FORMER_IDS[element_id]]})"
             )
-    for tag, name in (("tm-upload", "upload"), ("tm-webcam", "webcam")):
+    setting = "audio.inputs" if "microphone" in inputs else "classifier.inputs"
+    for tag, name in INPUT_ELEMENTS:
         if tag in known and name not in inputs:
-            warnings.append(
-                f"<{tag}> stays hidden: classifier.inputs in site.yaml does not offer {name}"
-            )
-    offered = {tag for tag, name in (("tm-upload", "upload"), ("tm-webcam", "webcam"))
-               if name in inputs}  # fmt: skip
+            warnings.append(f"<{tag}> stays hidden: {setting} in site.yaml does not offer {name}")
+    offered = {tag for tag, name in INPUT_ELEMENTS if name in inputs}
     if page and not (set(known) & offered) and not parts.samples:
-        warnings.append(
-            f"has no <tm-upload>, <tm-webcam> or {SAMPLE_ATTRIBUTE}: visitors cannot give it an "
-            "image (fine if the page's own script calls window.tmbuild.classify)"
-        )
+        if "microphone" in inputs:
+            warnings.append(
+                "has no <tm-microphone> or <tm-upload>: visitors cannot give it a sound (fine "
+                "if the page's own script calls window.tmbuild.classifyAudio)"
+            )
+        else:
+            warnings.append(
+                f"has no <tm-upload>, <tm-webcam> or {SAMPLE_ATTRIBUTE}: visitors cannot give it "
+                "an image (fine if the page's own script calls window.tmbuild.classify)"
+            )
     if page and "tm-result" not in known:
         warnings.append("has no <tm-result>: results are shown nowhere on the page")
     return warnings

@@ -193,6 +193,36 @@ EXPORT(zero_pad) void zero_pad(const float *in, int height, int width, int chann
   }
 }
 
+// Max pooling without padding (speech-commands' network, in audio models): each output pixel
+// the largest value of its pool_h×pool_w window, four channels per vector.
+EXPORT(max_pool) void max_pool(const float *in, int height, int width, int channels,
+                               int pool_h, int pool_w, int stride_h, int stride_w,
+                               int out_h, int out_w, float *out) {
+  for (int oy = 0; oy < out_h; oy++) {
+    for (int ox = 0; ox < out_w; ox++) {
+      const float *first = in + (oy * stride_h * width + ox * stride_w) * channels;
+      float *o = out + (oy * out_w + ox) * channels;
+      int c = 0;
+      for (; c + 4 <= channels; c += 4) {
+        v128_t best = wasm_v128_load(first + c);
+        for (int ky = 0; ky < pool_h; ky++)
+          for (int kx = 0; kx < pool_w; kx++)
+            best = wasm_f32x4_max(best, wasm_v128_load(first + (ky * width + kx) * channels + c));
+        wasm_v128_store(o + c, best);
+      }
+      for (; c < channels; c++) {
+        float best = first[c];
+        for (int ky = 0; ky < pool_h; ky++)
+          for (int kx = 0; kx < pool_w; kx++) {
+            float v = first[(ky * width + kx) * channels + c];
+            if (v > best) best = v;
+          }
+        o[c] = best;
+      }
+    }
+  }
+}
+
 // The mean over all pixels, per channel (global average pooling).
 EXPORT(mean) void mean(const float *in, int pixels, int channels, float *out) {
   for (int c = 0; c < channels; c++) out[c] = 0.0f;

@@ -18,6 +18,7 @@
  * frames of a <video> the page shows (without one, the engine's own, never shown); stop(),
  * switchCamera(), and counters: running, frames, predictions, skipped, throttled, medianMs. */
 
+import { createMicrophone, fileWindows, normalise } from "./sound.js";
 import { FileError, FormatError } from "./errors.js";
 import { KERNELS_FORMAT, fillWeights, kernelsRunner, startKernels } from "./kernels.js";
 import { BACKEND_ROLES, backendCandidates, chooseBackend, hasWasmSimd, loadRoles,
@@ -25,12 +26,12 @@ import { BACKEND_ROLES, backendCandidates, chooseBackend, hasWasmSimd, loadRoles
 import { checkDecoded, cropToSquare, warmUpCrop } from "./image.js";
 import { preparePlan, tensorFlowRunner } from "./tfrunner.js";
 import { createWebcam } from "./webcam.js";
-import { decodeWeights, embeddedModel, embeddedWeights, fetchShards } from "./weights.js";
+import { decodeWeights, embeddedModel, embeddedWeights, fetchWeights } from "./weights.js";
 
 // The version of this API; the formats of the build's plan (tmbuild.model.plan) and of the
 // kernels' interface that this engine runs. A page built for other formats is refused.
 export const ENGINE_API = 1;
-export const PLAN_FORMAT = 2;
+export const PLAN_FORMAT = 3;
 export { KERNELS_FORMAT };
 
 export class Classifier extends EventTarget {
@@ -52,9 +53,12 @@ export class Classifier extends EventTarget {
     this.weightsLoad = null; // with a plan, the weights download while the runtime loads
     this.kernelsLoad = null;
     this.firstPrediction = true;
+    this.kind = config.model.kind || "image";
     this.webcam = createWebcam(this, config.classifier);
+    // An audio model's: start() listens, and each window comes as a "result" event.
+    this.microphone = this.kind === "audio" ? createMicrophone(this, config.audio) : null;
     // Methods that work unbound too, as the plain functions of window.tmbuild always have.
-    for (const name of ["classify", "predict", "retry", "dispose"]) {
+    for (const name of ["classify", "predict", "retry", "dispose", "classifyAudio"]) {
       this[name] = this[name].bind(this);
     }
   }
@@ -101,11 +105,44 @@ export class Classifier extends EventTarget {
     const flipped = Boolean(options && options.flipped);
     const size = this.config.model.imageSize;
     const probabilities = await this.model.classify(cropToSquare(source, size, flipped));
-    if (this.firstPrediction) {
-      this.firstPrediction = false;
-      if (this.marks) performance.mark("tmbuild:first-prediction");
-    }
+    this.predicted();
     return this.rank(probabilities);
+  }
+
+  // An audio model on one window of 43 spectrogram frames (232 dB values each, oldest
+  // first), as the microphone and classifyAudio() give them: {top, status, predictions}.
+  async predictSpectrogram(window) {
+    await (this.ready || this.start());
+    const probabilities = await this.model.classify(normalise(window));
+    this.predicted();
+    return this.rank(probabilities);
+  }
+
+  predicted() {
+    if (!this.firstPrediction) return;
+    this.firstPrediction = false;
+    if (this.marks) performance.mark("tmbuild:first-prediction");
+  }
+
+  // A recording (File, Blob, ArrayBuffer) classified window by window, as the microphone would
+  // hear it: {duration, windows: [{start, end, top, status, predictions}]} in seconds; the
+  // last window comes as a "result" event with source "file".
+  async classifyAudio(data) {
+    await (this.ready || this.start());
+    const { windows, duration } = await this.spectrograms(data);
+    const timeline = [];
+    for (const item of windows) {
+      const result = await this.predictSpectrogram(item.window);
+      timeline.push({ start: item.start, end: item.end, ...result });
+    }
+    if (timeline.length) this.announce(timeline[timeline.length - 1], "file");
+    return { duration, windows: timeline };
+  }
+
+  // The windows the model reads for a recording, without classifying them: {duration,
+  // windows: [{start, end, window}]}, each window 43 × 232 dB values, oldest frame first.
+  spectrograms(data) {
+    return fileWindows(data, this.config.audio.overlap);
   }
 
   // The square the model reads for `source`, as ImageData (the model's size, RGBA): what
@@ -134,6 +171,7 @@ export class Classifier extends EventTarget {
 
   dispose() {
     this.webcam.stop();
+    if (this.microphone) this.microphone.stop();
     if (this.model) this.model.dispose();
     this.model = null;
   }
@@ -174,7 +212,7 @@ export class Classifier extends EventTarget {
     const warmupMs = await runner.warmUp(); // on the kernels, what ran before the weights came
     if (this.marks) performance.mark("tmbuild:warmed-up");
     return { backend: this.backend, runner: this.onKernels ? "kernels" : "tensorflow",
-      labels: this.labels.slice(), imageSize: config.model.imageSize, loadMs, warmupMs,
+      labels: this.labels.slice(), kind: this.kind, imageSize: config.model.imageSize, loadMs, warmupMs,
       modelBytes: config.model.bytes, engine: ENGINE_API };
   }
 
@@ -194,9 +232,8 @@ export class Classifier extends EventTarget {
     const model = this.config.model;
     if (!model.plan || model.embedded) return null;
     if (!this.weightsLoad) {
-      this.weightsLoad = fetchShards(model.shards, model.weightBytes,
-        (fraction) => this.reportProgress(fraction))
-        .then((buffer) => decodeWeights(model.plan.weights, buffer));
+      this.weightsLoad = fetchWeights(model.shards, model.weightBytes, model.plan.weights,
+        (fraction) => this.reportProgress(fraction));
       this.weightsLoad.catch(() => { this.weightsLoad = null; }); // a retry downloads again
     }
     return this.weightsLoad;

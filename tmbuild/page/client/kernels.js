@@ -5,7 +5,7 @@ import { elements, foldBatchNorm, normScaleShift } from "./weights.js";
 
 // The interface of kernels.c this file calls (its exports and their arguments); a page built
 // by a tmbuild with other kernels says so in its configuration, and the engine refuses it.
-export const KERNELS_FORMAT = 1;
+export const KERNELS_FORMAT = 2; // 2: max_pool, for audio models
 
 // The kernels apply these as they store; the page applies the plan's others afterwards.
 const KERNEL_ACTIVATIONS = { linear: 0, relu: 1, relu6: 2 };
@@ -35,6 +35,7 @@ function primeKernels(layout) {
     kernels.add(a, b, count, out);
     kernels.mean(a, side * side, side, out);
     kernels.scale_shift(a, side * side, side, b, c, out);
+    kernels.max_pool(a, side, side, side, 2, 2, 2, 2, side / 2, side / 2, out);
   }
 }
 
@@ -65,7 +66,8 @@ function lastOf(f) {
 // weights' shapes are in it), so this runs while the weights download: room for each weight
 // (filled by fillWeights), and for each value, in the smallest freed buffer it fits in.
 export function layOutPlan(plan, kernels, model) {
-  const size = model.imageSize;
+  const audio = model.kind === "audio";
+  const size = audio ? 0 : model.imageSize;
   const base = Math.ceil(kernels.__heap_base.value / 16) * 16;
   let end = base;
   // Every buffer 16-byte aligned, with 8 floats of room after it: kernels.c may read (never
@@ -94,8 +96,9 @@ export function layOutPlan(plan, kernels, model) {
   const zeros = (count) => () => new Float32Array(count);
 
   const channels = model.grayscale ? 1 : 3;
-  const rgba = reserve(size * size).address; // the canvas's bytes, 4 to a pixel
-  const shapes = [[size, size, channels]];
+  const rgba = audio ? null : reserve(size * size).address; // the canvas's bytes, 4 a pixel
+  // An audio model reads one normalised spectrogram: 43 frames × 232 bins.
+  const shapes = [audio ? [43, 232, 1] : [size, size, channels]];
   const buffers = [allocate(elements(shapes[0]))];
   const calls = [];
   // A zero padding that only the convolution after it reads is left to that convolution:
@@ -183,6 +186,13 @@ export function layOutPlan(plan, kernels, model) {
       const y = buffers[step.in[1]].address;
       shape = input;
       call = (out) => () => kernels.add(x, y, elements(input), out);
+    } else if (step.op === "maxpool") { // tmbuild.model.kernels refuses "same" padding
+      const [poolH, poolW] = step.pool;
+      const rows = convWindow(input[0], poolH, step.strides[0], 1, "valid").size;
+      const cols = convWindow(input[1], poolW, step.strides[1], 1, "valid").size;
+      shape = [rows, cols, input[2]];
+      call = (out) => () => kernels.max_pool(x, input[0], input[1], input[2], poolH, poolW,
+        step.strides[0], step.strides[1], rows, cols, out);
     } else if (step.op === "mean") {
       shape = [input[2]];
       call = (out) => () => kernels.mean(x, input[0] * input[1], input[2], out);
@@ -232,12 +242,17 @@ export function fillWeights(layout, weights) {
 
 // An image's whole path: its RGBA bytes (none: those already in place) through kernels.c
 // `pixels`, Teachable Machine's preprocessing in float32 as TensorFlow.js computes it, and
-// the plan's calls.
-function runLayout(layout, rgba) {
+// the plan's calls. An audio model's input is its normalised spectrogram, copied in as it is.
+function runLayout(layout, input) {
   const kernels = layout.kernels;
   const size = layout.size;
-  if (rgba) new Uint8Array(kernels.memory.buffer, layout.rgba, rgba.length).set(rgba);
-  kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
+  if (layout.rgba === null) {
+    if (input) new Float32Array(kernels.memory.buffer, layout.input.address, input.length)
+      .set(input);
+  } else {
+    if (input) new Uint8Array(kernels.memory.buffer, layout.rgba, input.length).set(input);
+    kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
+  }
   for (const call of layout.calls) call();
   return Array.from(new Float32Array(kernels.memory.buffer, layout.output.address,
     layout.output.count));
@@ -266,7 +281,9 @@ function softmax(values, width) {
 
 export function kernelsRunner(layout) {
   return {
-    classify: async (image) => runLayout(layout, image.data), // image.js's size×size ImageData
+    // image.js's size×size ImageData, or an audio model's Float32Array spectrogram
+    classify: async (input) => runLayout(layout, input instanceof Float32Array ? input
+      : input.data),
     warmUp: async () => layout.warmupMs, // done while the weights downloaded
     dispose() {},
   };

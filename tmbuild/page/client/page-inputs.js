@@ -4,6 +4,7 @@
 
 import { TmElement, make, scopeOf, touchOnly } from "./page-context.js";
 import { clearResults } from "./page-result.js";
+import { showRecording } from "./page-audio.js";
 
 // Classification starts from the load event: only then is the image decoded (and turned
 // upright by its EXIF orientation, which browsers apply to drawImage).
@@ -39,8 +40,14 @@ function showPreviews(scope, url) {
   for (const preview of scope.all("tm-preview")) preview.show(url);
 }
 
+const listening = (scope) => scope.config.model && scope.config.model.kind === "audio";
+
 function showFile(scope, file) {
   if (!file) return;
+  if (listening(scope)) {
+    showRecording(scope, file);
+    return;
+  }
   if (file.type && !file.type.startsWith("image/")) {
     scope.showError(scope.t("not_an_image", { name: file.name }));
     return;
@@ -63,18 +70,25 @@ export class TmPreview extends TmElement {
 
 // site.yaml's classifier.inputs says what the page offers: an input it leaves out stays hidden
 // wherever a template puts it.
-const offered = (scope, input) => !scope.config.classifier ||
-  scope.config.classifier.inputs.includes(input);
+const offered = (scope, input) => {
+  const settings = listening(scope) ? scope.config.audio : scope.config.classifier;
+  return !settings || settings.inputs.includes(input);
+};
 
 export class TmUpload extends TmElement {
   make() {
+    const audio = listening(this.scope);
     this.hidden = !offered(this.scope, "upload");
     const touch = touchOnly();
-    const input = make("input", { type: "file", accept: "image/*", hidden: true });
+    // Recordings on the listening page: what the browser can decode, video files' sound too.
+    const input = make("input", { type: "file", accept: audio ? "audio/*,video/webm,.m4a,.opus"
+      : "image/*", hidden: true });
+    const hint = audio ? "upload_audio_hint" : touch ? "upload_hint_touch" : "upload_hint";
+    const button = audio ? "upload_audio_button" : touch ? "upload_button_touch"
+      : "upload_button";
     const zone = make("div", { class: "dropzone", tabindex: "0" },
-      make("p", { class: "tm-upload-hint", text: this.t(touch ? "upload_hint_touch" : "upload_hint") }),
-      make("label", { class: "button" }, this.t(touch ? "upload_button_touch" : "upload_button"),
-        input));
+      make("p", { class: "tm-upload-hint", text: this.t(hint) }),
+      make("label", { class: "button" }, this.t(button), input));
     this.append(zone);
     input.addEventListener("change", () => showFile(this.scope, input.files[0]));
     zone.addEventListener("keydown", (event) => {

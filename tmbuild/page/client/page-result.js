@@ -2,6 +2,7 @@
  * CSS custom properties (--tm-bar, --tm-bar-confident, --tm-bar-uncertain, --tm-track). */
 
 import { TmElement, make } from "./page-context.js";
+import { BACKGROUND_NOISE, shownLabel } from "./page-audio.js";
 
 export function clearResults(scope) {
   for (const result of scope.all("tm-result")) result.clear();
@@ -32,16 +33,19 @@ export class TmResult extends TmElement {
     this.setAttribute("status", result.status);
     const verdict = this.querySelector(".verdict");
     verdict.className = "verdict " + result.status;
-    verdict.textContent = result.status === "confident" ? result.top.label
-      : this.t("not_sure", { label: result.top.label });
+    // An audio model's background class is heard as silence, not as a word.
+    const label = shownLabel(this.scope, result.top.label);
+    verdict.textContent = result.top.label === BACKGROUND_NOISE ? this.t("silence")
+      : result.status === "confident" ? label : this.t("not_sure", { label });
     this.querySelector(".predictions").replaceChildren(...result.predictions.slice(0, this.topK)
       .map((p) => {
         const fill = make("span", { class: "fill" });
         fill.style.setProperty("--tm-probability", p.probability);
         const bar = make("span", { class: "bar", role: "meter", "aria-valuemin": "0",
           "aria-valuemax": "1", "aria-valuenow": String(p.probability),
-          "aria-label": p.label }, fill);
-        return make("li", {}, make("span", { class: "label", text: p.label }), bar,
+          "aria-label": shownLabel(this.scope, p.label) }, fill);
+        return make("li", {}, make("span", { class: "label", text: shownLabel(this.scope,
+          p.label) }), bar,
           make("span", { class: "percent", text: this.scope.formatPercent(p.probability) }));
       }));
   }

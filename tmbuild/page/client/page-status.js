@@ -70,9 +70,12 @@ export class TmLoadError extends TmElement {
 
 export class TmBackend extends TmElement {
   make() {
+    const model = this.scope.config.model;
+    const audio = Boolean(model && model.kind === "audio");
     this.hidden = true;
     this.append(make("details", {}, make("summary", { text: this.t("about") }),
-      make("p", { class: "tm-backend-text" }), make("p", { text: this.t("runs_private") })));
+      make("p", { class: "tm-backend-text" }), make("p", { text: this.t(audio
+        ? "runs_private_audio" : "runs_private") })));
   }
 
   attach(classifier, on) {

@@ -3,6 +3,7 @@
 
 import { FAILURES } from "./page-status.js";
 import { loadThumbnails } from "./page-inputs.js";
+import { microphoneFailure } from "./page-audio.js";
 
 const WEBCAM_FAILURES = { insecure: "webcam_insecure", denied: "webcam_denied",
   unavailable: "webcam_unavailable", video: "webcam_no_video" };
@@ -21,7 +22,8 @@ function loadFailed(scope, error) {
 export function wireScope(scope, classifier) {
   classifier.addEventListener("error", (event) => {
     const { during, code, error } = event.detail;
-    if (during !== "webcam") loadFailed(scope, error);
+    if (during === "microphone") scope.showError(microphoneFailure(scope, code));
+    else if (during !== "webcam") loadFailed(scope, error);
     else scope.showError(scope.t(WEBCAM_FAILURES[code] || "webcam_unavailable"));
   });
   if (classifier.state === "failed") loadFailed(scope, classifier.error);

@@ -9,6 +9,8 @@
  *   <tm-error>       what went wrong with an input       <tm-result>   verdict and bars
  *   <tm-notice>      warnings (slow device)              <tm-offline>  offline ready / update
  *   <tm-classifier>  an embedded classifier (tmbuild.js): the elements above, for it alone
+ *   <tm-microphone>  start/stop listening (audio)        <tm-spectrogram>  the sound, live
+ *   <tm-timeline>    a recording's labels, window by window (audio)
  *   [data-tm-sample="URL"]  any element: click to classify that image
  *
  * On a built page, the engine (engine.js) makes the page's classifier as window.tmbuild; this
@@ -19,6 +21,7 @@ import { TmError, TmNotice, pageScope } from "./page-context.js";
 import { TmBackend, TmLoadError, TmLoading } from "./page-status.js";
 import { TmPreview, TmUpload, TmWebcam } from "./page-inputs.js";
 import { TmResult } from "./page-result.js";
+import { TmMicrophone, TmSpectrogram, TmTimeline } from "./page-audio.js";
 import { TmOffline, registerWorker } from "./page-offline.js";
 import { TmClassifier, embed } from "./page-embed.js";
 import { wireScope } from "./page-wire.js";
@@ -32,6 +35,7 @@ const ELEMENTS = {
   "tm-loading": TmLoading, "tm-load-error": TmLoadError, "tm-backend": TmBackend,
   "tm-error": TmError, "tm-notice": TmNotice, "tm-upload": TmUpload, "tm-webcam": TmWebcam,
   "tm-preview": TmPreview, "tm-result": TmResult, "tm-offline": TmOffline,
+  "tm-microphone": TmMicrophone, "tm-spectrogram": TmSpectrogram, "tm-timeline": TmTimeline,
 };
 
 // Defined first: the handlers below may show a message in them at once.

@@ -71,6 +71,8 @@ function runStep(step, inputs) {
       return tf.mean(x, [1, 2]);
     case "flatten":
       return tf.reshape(x, [x.shape[0], -1]);
+    case "maxpool":
+      return tf.maxPool(x, step.pool, step.strides, step.pad);
     default:
       throw new Error("unknown step " + step.op);
   }
@@ -86,12 +88,18 @@ function runPlan(steps, output, input) {
   return values[output];
 }
 
+// An audio model's input: one normalised window of 43 frames × 232 bins.
+const SPECTROGRAM = [1, 43, 232, 1];
+
 export function tensorFlowRunner(layers, model) {
-  const size = model.imageSize;
-  const channels = model.grayscale ? 1 : 3;
+  const audio = model.kind === "audio";
+  const shape = audio ? SPECTROGRAM : [1, model.imageSize, model.imageSize,
+    model.grayscale ? 1 : 3];
   return {
-    async classify(canvas) {
-      const output = tf.tidy(() => layers.predict(toInput(canvas, model.grayscale)));
+    // A canvas for an image model, a Float32Array spectrogram for an audio one.
+    async classify(input) {
+      const output = tf.tidy(() => layers.predict(audio ? tf.tensor(input, SPECTROGRAM)
+        : toInput(input, model.grayscale)));
       try {
         return Array.from(await output.data());
       } finally {
@@ -100,7 +108,7 @@ export function tensorFlowRunner(layers, model) {
     },
     async warmUp() {
       const started = performance.now();
-      const warm = tf.tidy(() => layers.predict(tf.zeros([1, size, size, channels])));
+      const warm = tf.tidy(() => layers.predict(tf.zeros(shape)));
       await warm.data();
       warm.dispose();
       return performance.now() - started;

@@ -42,22 +42,26 @@ def text_direction(lang: str) -> str:
 
 # Labels in a title: a few, briefly, or the message without them.
 TITLE_LABELS = range(2, 5)
+BACKGROUND_NOISE = "_background_noise_"  # tmbuild.export.audio's; the page is no lower stage
 TITLE_LENGTH = 60
 LIST_SEPARATORS = {"ja": "、", "zh": "、"}
 
 
-def default_title(labels: list[str], lang: str, texts: dict[str, str]) -> str:
+def default_title(labels: list[str], lang: str, texts: dict[str, str], kind: str = "image") -> str:
     """The page's title when site.yaml sets none: what it tells apart, in the page's words.
 
     "cat, dog, rabbit: an image classifier" says what the page is for, in the tab and in search
-    results; a model of many or long labels gets "An image classifier".
+    results; a model of many or long labels gets "An image classifier". An audio model's
+    background noise is no word it listens for, so it is left out of its title.
     """
+    suffix = "_audio" if kind == "audio" else ""
+    counts = TITLE_LABELS
+    if kind == "audio":  # one word and the background is a classifier of one word
+        labels = [label for label in labels if label != BACKGROUND_NOISE]
+        counts = range(1, TITLE_LABELS.stop)
     separator = LIST_SEPARATORS.get(lang.split("-")[0].lower(), ", ")
     shown = separator.join(label.strip() for label in labels)
-    if (
-        len(labels) in TITLE_LABELS
-        and len(shown) <= TITLE_LENGTH
-        and "{labels}" in texts.get("default_title", "")
-    ):
-        return texts["default_title"].replace("{labels}", shown)
-    return texts["default_title_many"]
+    one = texts.get("default_title" + suffix, "")
+    if len(labels) in counts and len(shown) <= TITLE_LENGTH and "{labels}" in one:
+        return one.replace("{labels}", shown)
+    return texts["default_title_many" + suffix]
