@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support.browser import CHROMIUM
+from support.browser import CHROMIUM, chromium, serve_site
 from test_kernels_browser import NO_SIMD, _visit
 from test_plan_browser import IMAGES, _build
 
@@ -65,6 +65,24 @@ def test_tensorflow_decodes_the_int8_download_as_the_kernels_do(tmp_path):
         for x, y in zip(row_a, row_b, strict=True)
     )
     assert largest < TOLERANCE
+
+
+@pytest.mark.parametrize("cut", [-1, 1], ids=["a-byte-short", "a-byte-over"])
+def test_a_shard_of_the_wrong_length_is_refused_though_decoded_as_it_arrives(tmp_path, cut):
+    """The page decodes each weight as soon as its bytes are in, while the rest downloads; a
+    download that stops early or runs on is still refused whole, with the download error
+    (and its Retry), never run with what had arrived."""
+    site = _build(tmp_path, "brands6-imgs", "int8")
+    (shard,) = site.rglob("group1-shard*.bin")
+    body = shard.read_bytes()
+    body = body[:cut] if cut < 0 else body + bytes(cut)
+    with serve_site(site) as url, chromium() as context:
+        page = context.new_page()
+        page.route("**/group1-shard*.bin", lambda route: route.fulfill(status=200, body=body))
+        page.goto(url + "/")
+        page.locator("tm-load-error button").wait_for()
+        error = page.evaluate("window.tmbuild.ready.then(() => null, (e) => [e.code, e.message])")
+    assert error == ["download", "the model's weights are incomplete"]
 
 
 def test_eval_compares_int8_with_float32_even_from_a_float16_site(tmp_path, monkeypatch):

@@ -37,45 +37,68 @@ function decodeInt8(buffer, offset, count, channels) {
   return values;
 }
 
-// The shards' bytes, joined in manifest order → name → {values: Float32Array, shape}.
-// Dequantised as TensorFlow.js does: float16 exactly, uint8/uint16 as level × scale + min;
-// and tmbuild's int8, per output channel, into the same float32 for both runners.
-export function decodeWeights(entries, buffer) {
-  const weights = new Map();
-  let offset = 0;
-  for (const entry of entries) {
-    const count = elements(entry.shape);
-    const quantization = entry.quantization;
-    if (quantization && quantization.dtype === "int8") {
-      const end = offset + quantization.channels * 4 + count;
-      if (end > buffer.byteLength) break; // said below: incomplete
-      weights.set(entry.name, { values: decodeInt8(buffer, offset, count, quantization.channels),
-        shape: entry.shape });
-      offset = end;
-      continue;
-    }
-    const width = quantization ? STORED_BYTES[quantization.dtype] : 4;
-    const bytes = buffer.slice(offset, offset + count * width); // a copy, so always aligned
-    offset += count * width;
-    let values;
-    if (!quantization) {
-      values = new Float32Array(bytes);
-    } else if (quantization.dtype === "float16" && typeof Float16Array === "function") {
-      values = new Float32Array(new Float16Array(bytes)); // native, ~30× the loop below
-    } else if (quantization.dtype === "float16") {
-      const table = float16Table();
-      const levels = new Uint16Array(bytes);
-      values = new Float32Array(count);
-      for (let i = 0; i < count; i++) values[i] = table[levels[i]];
-    } else {
-      const levels = width === 1 ? new Uint8Array(bytes) : new Uint16Array(bytes);
-      values = new Float32Array(count);
-      for (let i = 0; i < count; i++) values[i] = levels[i] * quantization.scale + quantization.min;
-    }
-    weights.set(entry.name, { values, shape: entry.shape });
+// Decodes the entries of `entries` (manifest order) from the front of a buffer as its bytes
+// come in: each as soon as all of its bytes are there, so that decoding overlaps the download
+// and nothing but the last entry is left for after the last byte. Dequantised as TensorFlow.js
+// does: float16 exactly, uint8/uint16 as level × scale + min; and tmbuild's int8, per output
+// channel, into the same float32 for both runners.
+class WeightDecoder {
+  constructor(entries) {
+    this.entries = entries;
+    this.next = 0; // the first entry not decoded yet
+    this.offset = 0; // where its bytes start
+    this.weights = new Map(); // name → {values: Float32Array, shape}
   }
-  if (offset !== buffer.byteLength) throw new DownloadError("the model's weights are incomplete");
-  return weights;
+
+  // Every entry whose bytes lie within the first `available` bytes of `buffer`.
+  decode(buffer, available) {
+    for (; this.next < this.entries.length; this.next++) {
+      const entry = this.entries[this.next];
+      const count = elements(entry.shape);
+      const quantization = entry.quantization;
+      const end = this.offset + (quantization && quantization.dtype === "int8"
+        ? quantization.channels * 4 + count
+        : count * (quantization ? STORED_BYTES[quantization.dtype] : 4));
+      if (end > available) return;
+      const values = quantization && quantization.dtype === "int8"
+        ? decodeInt8(buffer, this.offset, count, quantization.channels)
+        : decodeFloat(buffer.slice(this.offset, end), count, quantization); // a copy: aligned
+      this.weights.set(entry.name, { values, shape: entry.shape });
+      this.offset = end;
+    }
+  }
+
+  // The weights, once `length` bytes have come: exactly those of every entry.
+  finish(length) {
+    if (this.next < this.entries.length || this.offset !== length) {
+      throw new DownloadError("the model's weights are incomplete");
+    }
+    return this.weights;
+  }
+}
+
+function decodeFloat(bytes, count, quantization) {
+  if (!quantization) return new Float32Array(bytes);
+  if (quantization.dtype === "float16" && typeof Float16Array === "function") {
+    return new Float32Array(new Float16Array(bytes)); // native, ~30× the loop below
+  }
+  const values = new Float32Array(count);
+  if (quantization.dtype === "float16") {
+    const table = float16Table();
+    const levels = new Uint16Array(bytes);
+    for (let i = 0; i < count; i++) values[i] = table[levels[i]];
+    return values;
+  }
+  const levels = quantization.dtype === "uint8" ? new Uint8Array(bytes) : new Uint16Array(bytes);
+  for (let i = 0; i < count; i++) values[i] = levels[i] * quantization.scale + quantization.min;
+  return values;
+}
+
+// The shards' bytes, joined in manifest order → name → {values: Float32Array, shape}.
+export function decodeWeights(entries, buffer) {
+  const decoder = new WeightDecoder(entries);
+  decoder.decode(buffer, buffer.byteLength);
+  return decoder.finish(buffer.byteLength);
 }
 
 // A batch norm (names of its weights, and epsilon) as y = x · scale + shift per channel,
@@ -107,10 +130,12 @@ export function foldBatchNorm(step, weights) {
   return { kernel: { values: folded, shape }, bias: { values: shift, shape: [channels] } };
 }
 
-// The shards, one after another, with progress; one buffer in manifest order.
-export async function fetchShards(urls, total, onProgress) {
+// The shards, one after another, with progress, decoded as they download (WeightDecoder):
+// name → {values: Float32Array, shape}. `total` is their size, the build's sum of the files.
+export async function fetchWeights(urls, total, entries, onProgress) {
+  const decoder = new WeightDecoder(entries);
+  let joined = new Uint8Array(total);
   let received = 0;
-  const parts = [];
   for (const url of urls) {
     let response;
     try {
@@ -123,18 +148,18 @@ export async function fetchShards(urls, total, onProgress) {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      parts.push(value);
+      if (received + value.length > joined.length) { // more than the build wrote: said below
+        const grown = new Uint8Array(2 * (received + value.length));
+        grown.set(joined.subarray(0, received));
+        joined = grown;
+      }
+      joined.set(value, received);
       received += value.length;
       onProgress(Math.min(received / total, 1));
+      decoder.decode(joined.buffer, received);
     }
   }
-  const joined = new Uint8Array(received);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined.buffer;
+  return decoder.finish(received);
 }
 
 // A single-file page carries the model in a JSON block of its own (tmbuild.page.single_file).
