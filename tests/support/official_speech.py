@@ -119,7 +119,9 @@ class Listened:
     """What listen() heard: every callback, and the AudioContext that heard it."""
 
     callbacks: list[Callback]
-    audio: dict  # sampleRate, state, stateAtEnd, frames (analyser reads that were not silent)
+    # sampleRate, state, stateAtEnd, baseLatency, track (its settings), frames (analyser reads
+    # that were not silent), firings (predictions started, all awaited before returning)
+    audio: dict
     # Every analyser read: (ms since listen() was called, the AudioContext's currentTime in
     # seconds, whether it was silent and so skipped), to see the hop the timer really kept.
     reads: list[tuple[float, float, bool]]

@@ -81,6 +81,15 @@ window.official = (async () => {
       read(array);
       reads.push([performance.now() - start, context.currentTime, array[0] === -Infinity]);
     };
+    // Every firing's prediction, so that those still running at stopListening() are awaited
+    // (a slow backend would otherwise drop the last callbacks); onAudioFrame looks this up too.
+    const firings = [];
+    const fire = extractor.spectrogramCallback;
+    extractor.spectrogramCallback = (...args) => {
+      const firing = fire(...args);
+      firings.push(firing);
+      return firing;
+    };
     const track = extractor.stream.getAudioTracks()[0];
     const audio = {
       sampleRate: context.sampleRate,
@@ -92,6 +101,8 @@ window.official = (async () => {
     audio.stateAtEnd = context.state;
     audio.frames = extractor.tracker.counter; // frames heard (silent reads are not counted)
     await recognizer.stopListening();
+    await Promise.all(firings);
+    audio.firings = firings.length;
     return { callbacks, audio, reads };
   };
 
