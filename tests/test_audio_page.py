@@ -26,6 +26,7 @@ from support.browser import chromium, serve_site
 
 from tmbuild.build import build
 from tmbuild.config.load import load_config
+from tmbuild.config.schema import EmbedConfig
 
 pytestmark = pytest.mark.browser
 
@@ -221,3 +222,44 @@ def test_the_kernels_and_tensorflow_give_the_same_probabilities(site, clip, tmp_
         assert dict(ours).keys() == dict(theirs).keys()
         for label, probability in ours:
             assert probability == pytest.approx(dict(theirs)[label], abs=1e-5)
+
+
+def _variant(tmp_path, output="out", **changes):
+    """The same audio model, built as an offline site, a single file or an embeddable folder."""
+    export = audio_export(real_export("audio2-2020"), tmp_path / "model", seed=3)
+    config, _ = load_config(None, {"model_path": export, "output": tmp_path / output})
+    build(replace(config, compress=replace(config.compress, gzip=False, brotli=False), **changes))
+    return tmp_path / output
+
+
+def test_a_single_file_listens_to_a_recording_from_disk(tmp_path, clip):
+    out = _variant(tmp_path, single_file=True)
+    [page_file] = out.glob("*.html")
+    with chromium() as context:
+        page = context.new_page()
+        page.goto(page_file.as_uri())
+        assert page.evaluate("window.tmbuild.ready")["kind"] == "audio"
+        page.set_input_files("tm-upload input[type=file]", str(clip))
+        page.wait_for_selector("tm-timeline:not([hidden])")
+        assert page.locator("tm-timeline li").count() >= 3
+
+
+def test_an_embedded_audio_classifier_gets_the_listening_parts(tmp_path, clip):
+    _variant(tmp_path, "host/words", embed=EmbedConfig(mode="element", name="words"))
+    host = tmp_path / "host"
+    (host / "index.html").write_text(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>A blog</title>"
+        "<link rel='icon' href='data:,'></head><body><h1>My blog</h1>"
+        '<script type="module" src="/words/tmbuild.js"></script>'
+        '<tm-classifier name="words"></tm-classifier></body></html>',
+        encoding="utf-8",
+    )
+    with serve_site(host) as base, chromium() as context:
+        page = context.new_page()
+        page.goto(base + "/")
+        page.wait_for_selector("tm-classifier tm-microphone button:not([disabled])")
+        for part in ("tm-microphone", "tm-upload", "tm-spectrogram", "tm-timeline"):
+            assert page.locator(f"tm-classifier {part}").count() == 1
+        assert page.locator("tm-classifier tm-webcam").count() == 0
+        page.set_input_files("tm-classifier tm-upload input[type=file]", str(clip))
+        page.wait_for_selector("tm-classifier tm-timeline:not([hidden])")

@@ -19,7 +19,7 @@ const REGISTERED = "tmbuild:embedded";
 
 // A <tm-classifier> holding any of these keeps its own parts.
 const PARTS = "tm-loading, tm-load-error, tm-backend, tm-error, tm-notice, tm-upload, " +
-  "tm-webcam, tm-preview, tm-result";
+  "tm-webcam, tm-preview, tm-result, tm-microphone, tm-spectrogram, tm-timeline";
 
 function registry() {
   if (!window[REGISTRY]) window[REGISTRY] = new Map();
@@ -60,12 +60,19 @@ function addStylesheet(href) {
 }
 
 function defaultParts(config) {
-  const inputs = config.classifier.inputs;
+  const audio = config.model.kind === "audio";
+  const inputs = audio ? config.audio.inputs : config.classifier.inputs;
+  const offered = (input, tag) => (inputs.includes(input) ? [make(tag)] : []);
+  // An audio model's classifier listens: the microphone, recordings, and what it hears.
+  const parts = audio
+    ? [offered("microphone", "tm-microphone"), offered("upload", "tm-upload"),
+      [make("tm-spectrogram"), make("tm-result"), make("tm-timeline")]]
+    : [offered("upload", "tm-upload"), offered("webcam", "tm-webcam"),
+      [make("tm-preview"), make("tm-result")]];
   return [
     make("tm-loading"), make("tm-load-error"), make("tm-notice"), make("tm-error"),
-    make("div", { class: "tm-inputs" }, ...(inputs.includes("upload") ? [make("tm-upload")] : []),
-      ...(inputs.includes("webcam") ? [make("tm-webcam")] : [])),
-    make("div", { class: "tm-output" }, make("tm-preview"), make("tm-result")),
+    make("div", { class: "tm-inputs" }, ...parts[0], ...parts[1]),
+    make("div", { class: "tm-output" }, ...parts[2]),
     make("tm-backend"),
   ];
 }
