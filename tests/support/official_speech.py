@@ -95,7 +95,8 @@ official_tm.PINNED_SHA512.update(PINNED_SHA512)
 PAGE = Path(__file__).parent / "speech"  # index.html and official.js
 FRAMES, BINS = 43, 232  # the model's input: [1, FRAMES, BINS, 1]
 # A fake microphone, allowed without a prompt; with --use-file-for-fake-audio-capture it plays
-# that WAV file, from its start when a capture starts, in a loop.
+# that WAV file in a loop, from its start when a capture starts (the fourth frame listen() heard
+# was the file's frame ending at sample 5319; the first two matched no stretch of the file).
 FAKE_MICROPHONE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 # The frames are the file's own spectrum only without Chromium's voice processing.
 UNPROCESSED = {"echoCancellation": False, "noiseSuppression": False, "autoGainControl": False}
