@@ -99,6 +99,19 @@ def analyser_frames(samples: np.ndarray) -> list[np.ndarray | None]:
     return frames
 
 
+def spectra_ending_at(samples: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The analyser's dB spectrum of the 2048 samples before each of `ends` (rows)."""
+    n = np.arange(POINTS)
+    blackman = 0.42 - 0.5 * np.cos(2 * np.pi * n / POINTS) + 0.08 * np.cos(4 * np.pi * n / POINTS)
+    rows = []
+    for start in range(0, len(ends), 1024):  # in blocks: 1024 windows at a time
+        block = samples[ends[start : start + 1024, None] - POINTS + n] * blackman
+        magnitude = np.abs(np.fft.rfft(block, axis=1)[:, :BINS]) / POINTS
+        with np.errstate(divide="ignore"):
+            rows.append(20 * np.log10(magnitude))
+    return np.concatenate(rows)
+
+
 def windows_of(frames: list[np.ndarray | None], overlap: float) -> list[np.ndarray]:
     """speech-commands' windows: every round(43 × (1 − overlap)) kept frames, zeros in front."""
     period = max(1, math.floor(FRAMES * (1 - overlap) + 0.5))  # JavaScript's Math.round
