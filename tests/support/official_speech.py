@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import shutil
 import tempfile
@@ -91,6 +92,15 @@ PINNED_SHA512 = {
 }
 # official_tm fetches, verifies and caches by this table; the pins stay here, with their user.
 official_tm.PINNED_SHA512.update(PINNED_SHA512)
+# The two files the page runs, kept unpacked beside the tarballs: hashing the 28 MB TensorFlow.js
+# tarball and finding tf.min.js in it took 5 s a session on a busy machine.
+PAGE_FILES = {
+    "tf.min.js": (TFJS_3, "a184b4eb763bf152e9bf52598ec3210c8a5f32baf4c050660c88bd82ef6be3cf"),
+    "speech-commands.min.js": (
+        SPEECH_COMMANDS,
+        "03e3b553ae4a326f85447677283e9cf86e20ca31a1296cfefb4a075f19366a7d",
+    ),
+}
 
 PAGE = Path(__file__).parent / "speech"  # index.html and official.js
 FRAMES, BINS = 43, 232  # the model's input: [1, FRAMES, BINS, 1]
@@ -172,15 +182,29 @@ def _encode(frames: np.ndarray) -> str:
     return base64.b64encode(data.tobytes()).decode("ascii")
 
 
+def page_file(name: str) -> Path:
+    """A script of the page, unpacked once from its verified tarball and checked every time."""
+    package, sha256 = PAGE_FILES[name]
+    path = official_tm.cache_dir() / f"{package[0].lstrip('@').replace('/', '-')}-{package[1]}"
+    path = path / name
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
+        return path
+    data = official_tm.member(package, f"dist/{name}")
+    assert hashlib.sha256(data).hexdigest() == sha256, f"{package} dist/{name}: not the pinned file"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+    return path
+
+
 def write_page(folder: Path, export: Path, backend: str | None) -> Path:
     """Write the reference page, its scripts and a copy of the export (`model/`) into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("index.html", "official.js"):
         shutil.copyfile(PAGE / name, folder / name)
-    (folder / "tf.min.js").write_bytes(official_tm.member(TFJS_3, "dist/tf.min.js"))
-    (folder / "speech-commands.min.js").write_bytes(
-        official_tm.member(SPEECH_COMMANDS, "dist/speech-commands.min.js")
-    )
+    for name in PAGE_FILES:
+        shutil.copyfile(page_file(name), folder / name)
     config = {"backend": backend}
     (folder / "config.js").write_text(f"window.officialConfig = {json.dumps(config)};\n")
     model = folder / "model"
@@ -201,8 +225,6 @@ def official_recognizer(
     "cpu" is exact and quick to load but blocks the page and loses frames while listening.
     Without `clip` the fake microphone plays Chromium's built-in beeps.
     """
-    for package in (SPEECH_COMMANDS, TFJS_3):  # fetched once, or a skip without npm
-        official_tm.tarball(package)
     args = list(FAKE_MICROPHONE)
     if clip is not None:
         args.append(f"--use-file-for-fake-audio-capture={Path(clip).resolve()}")
