@@ -83,7 +83,8 @@ def test_a_recordings_frames_are_the_analysers_as_the_web_audio_spec_defines_the
     samples = read_wav(clip)
     expected = windows_of(analyser_frames(samples), overlap=0.5)
     assert found["duration"] == pytest.approx(samples.size / 44100)
-    # Every 22 kept frames a window; the silent frames at the start are not counted.
+    # Every 22 kept frames a window, once 43 are heard; the silent frames at the start are not
+    # counted.
     assert len(found["windows"]) == len(expected) >= 3
     for got, want in zip(found["windows"], expected, strict=True):
         got = np.array(got["window"]).reshape(FRAMES, BINS)
@@ -96,6 +97,20 @@ def test_a_recordings_frames_are_the_analysers_as_the_web_audio_spec_defines_the
         assert error[want > -90].max() < 0.5
     ends = [window["end"] for window in found["windows"]]
     assert np.allclose(np.diff(ends), 22 * 1024 / 44100)
+
+
+def test_a_recording_shorter_than_a_window_gets_one_window_zeros_in_front(site, tmp_path):
+    short = write_wav(tmp_path / "short.wav", chirp_clip(seconds=0.6))
+    url = _serve_clip(site, short)
+    with serve_site(site) as base, chromium() as context:
+        page = context.new_page()
+        page.goto(base + "/")
+        page.evaluate("window.tmbuild.ready")
+        found = page.evaluate(SPECTROGRAMS, base + url)
+    [want] = windows_of(analyser_frames(read_wav(short)), overlap=0.5)
+    [got] = [np.array(window["window"]).reshape(FRAMES, BINS) for window in found["windows"]]
+    assert np.array_equal(got == 0, want == 0) and (want == 0).all(axis=1).sum() > 10
+    assert np.abs(got - want)[want > -60].max() < 1e-3
 
 
 def test_an_uploaded_recording_gets_a_timeline_and_the_same_answers_as_its_windows(site, clip):

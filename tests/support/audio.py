@@ -63,7 +63,7 @@ def read_wav(path: Path) -> np.ndarray:
     return pcm.astype(np.float64) / 32768
 
 
-def chirp_clip(seconds: float = 2.0, silence: float = 0.1, seed: int = 1) -> np.ndarray:
+def chirp_clip(seconds: float = 3.0, silence: float = 0.1, seed: int = 1) -> np.ndarray:
     """Digital silence, then a rising tone over noise: frames of every level, and skipped ones."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
@@ -113,7 +113,8 @@ def spectra_ending_at(samples: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 
 def windows_of(frames: list[np.ndarray | None], overlap: float) -> list[np.ndarray]:
-    """speech-commands' windows: every round(43 × (1 − overlap)) kept frames, zeros in front."""
+    """The page's windows: speech-commands' (every round(43 × (1 − overlap)) kept frames) once
+    43 frames are heard; a recording shorter than that, its one window with zeros in front."""
     period = max(1, math.floor(FRAMES * (1 - overlap) + 0.5))  # JavaScript's Math.round
     count = 0
     kept: list[np.ndarray] = []
@@ -123,8 +124,10 @@ def windows_of(frames: list[np.ndarray | None], overlap: float) -> list[np.ndarr
             continue
         kept = (kept + [frame])[-FRAMES:]
         count += 1
-        if count % period == 0:
-            window = np.zeros((FRAMES, BINS))
-            window[FRAMES - len(kept) :] = np.array(kept)
-            windows.append(window)
+        if count % period == 0 and len(kept) == FRAMES:
+            windows.append(np.array(kept))
+    if not windows and kept:
+        window = np.zeros((FRAMES, BINS))
+        window[FRAMES - len(kept) :] = np.array(kept)
+        windows.append(window)
     return windows

@@ -3,8 +3,8 @@
  * AnalyserNode of 2048 points with no smoothing, its dB spectrum read every 1024 samples
  * (23.2 ms), the first 232 bins kept, 43 frames to a window, a frame whose first bin is
  * -Infinity (silence before the first samples) dropped. Windows are taken as its Tracker takes
- * them: every `round(43 × (1 − overlap))` frames counted from the start, zeros in front of the
- * frames a window does not have yet. The network then reads the window z-normalised.
+ * them: every `round(43 × (1 − overlap))` frames counted from the start, once 43 frames have
+ * been heard (see frameQueue). The network then reads the window z-normalised.
  *
  * The microphone reads the analyser on a timer, as speech-commands does; a file is played
  * through the same analyser in an OfflineAudioContext suspended at every 1024th sample, so a
@@ -40,12 +40,22 @@ function analyserOn(context) {
   return analyser;
 }
 
-// The frames seen so far and when a window is due: speech-commands' queue and Tracker.
+// The frames seen so far and when a window is due: speech-commands' queue and Tracker, but
+// for the windows of its first second. speech-commands classifies those too, with rows of
+// zeros (0 dB, louder than any real frame) in front of the frames it has: on the example
+// model both it and this page heard "right" in them on a clip of a hum. A window is due once
+// 43 frames have been heard; a recording shorter than that gets its one padded window at the
+// end (`padded`), so that it still gets an answer.
 export function frameQueue(overlap) {
   const period = framesPerHop(overlap);
   const frames = [];
   let counter = 0;
   const spectrum = new Float32Array(ANALYSER_POINTS / 2);
+  const take = () => {
+    const values = new Float32Array(FRAMES * BINS);
+    frames.forEach((frame, i) => values.set(frame, (FRAMES - frames.length + i) * BINS));
+    return { window: values, frame: counter };
+  };
   return {
     // The analyser's spectrum now; a window (43 × 232 dB values) when one is due, else null.
     read(analyser) {
@@ -54,11 +64,9 @@ export function frameQueue(overlap) {
       frames.push(spectrum.slice(0, BINS));
       if (frames.length > FRAMES) frames.shift();
       counter += 1;
-      if (counter % period !== 0) return null;
-      const values = new Float32Array(FRAMES * BINS);
-      frames.forEach((frame, i) => values.set(frame, (FRAMES - frames.length + i) * BINS));
-      return { window: values, frame: counter };
+      return counter % period === 0 && frames.length === FRAMES ? take() : null;
     },
+    padded: () => (frames.length ? take() : null),
     get latest() {
       return frames[frames.length - 1] || null;
     },
@@ -115,6 +123,8 @@ export async function fileWindows(data, overlap) {
   }
   source.start(0);
   await context.startRendering();
+  const short = windows.length ? null : queue.padded();
+  if (short) windows.push({ window: short.window, end: (count * HOP) / SAMPLE_RATE });
   for (const item of windows) item.start = Math.max(0, item.end - (FRAMES * HOP) / SAMPLE_RATE);
   return { windows, duration: buffer.duration };
 }
