@@ -27,9 +27,11 @@ from tmbuild.errors import TmbuildError
 @config_options
 @click.option(
     "--images",
+    "--clips",
     "images_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Held-out images: a folder with one folder per label (default: eval.images).",
+    help="Held-out images, or clips for an audio model: a folder with one folder per label "
+    "(default: eval.images).",
 )
 @click.option(
     "--site",
@@ -69,7 +71,8 @@ from tmbuild.errors import TmbuildError
 @click.option(
     "--robustness",
     is_flag=True,
-    help="Classify again under changed light, colour, focus and framing.",
+    help="Classify again under changed light, colour, focus and framing (for an audio model: "
+    "noise and level).",
 )
 @click.option(
     "--training",
@@ -123,6 +126,7 @@ def evaluate(
       tmbuild eval --images holdout --write-threshold --force
       tmbuild eval --images holdout --compare-quantized float16 --robustness
       tmbuild eval --images holdout --training samples
+      tmbuild eval --clips recordings --robustness     # an audio model
     """
     setup_logging(verbose, quiet)
     from tmbuild.config.schema import EvalConfig
@@ -183,11 +187,15 @@ def evaluate(
     if not quiet:
         images = evaluation.report["images"]
         count = images["classified"] + len(images["undecodable"])
-        runs = ""
+        unit = images.get("unit", "images")  # clips, for an audio model
+        extra = []
+        if "seconds" in images:  # how much sound: what a clip's time goes on
+            extra.append(f"{images['seconds']:.1f} s of sound")
         if evaluation.classifications > count:
-            runs = f" ({evaluation.classifications} classifications)"
+            extra.append(f"{evaluation.classifications} classifications")
+        runs = f" ({', '.join(extra)})" if extra else ""
         click.echo(
-            f"Classified {count} images{runs} in {evaluation.seconds:.1f} s "
+            f"Classified {count} {unit}{runs} in {evaluation.seconds:.1f} s "
             f"({evaluation.images_per_second:.1f} per second in the page, "
             f"{evaluation.report['backend']})"
         )

@@ -7,8 +7,10 @@
 - intervals: 95% intervals on those figures, and how many images would narrow them
 - verdict: can it ship, at what threshold; and whether --write-threshold may write it
 - classify: images through the page's window.tmbuild API, in batches, as uploads go
+- clips: an audio model's clips through the page's classifyAudio, and a clip's answer
 - leakage: held-out images that are training images, by their bytes or a perceptual hash
 - perturb: changes of light, colour, focus and framing, for the robustness table
+- sound_perturb: noise and changes of level, for an audio model's robustness table
 - report: eval.json and eval.html, with the charts they draw
 - summary: what the terminal shows
 - record: tmbuild-eval.json, the accuracy recorded beside a build for tmbuild diff

@@ -22,6 +22,14 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger than any photo; refused rather than
 BATCH_IMAGES = 16  # images per evaluate call: few round trips, each well inside the timeout
 BATCH_BYTES = 12 * 1024 * 1024
 
+# `(base64) => Uint8Array`: a file's bytes as read_payload sends them.
+BASE64_JS = """(data) => {
+    const text = atob(data);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }"""
+
 # `{ images: [{data}], labels, spec, imageSize, hash, classify }` -> one result per image, in
 # order. A file the browser cannot decode gets `error` and the batch goes on; probabilities come
 # in label order; `phash` (with `hash`) is the leakage check's hash of the decoded image, and
@@ -38,12 +46,9 @@ CLASSIFY_JS = (
   const THUMBNAIL = """
     + str(THUMBNAIL_PIXELS)
     + """;
-  const decode = (data) => {
-    const text = atob(data);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-    return bytes;
-  };
+  const decode = """
+    + BASE64_JS
+    + """;
   const results = [];
   for (const item of images) {
     if (item.error) {
@@ -112,8 +117,8 @@ def classify_images(
     `hash`, each also gets its pHash; without `classify`, only that."""
     spec = perturbation.spec if perturbation is not None else None
     outcomes: list[Outcome] = []
-    for batch in _batches(images):
-        payload = [_payload(image) for image in batch]
+    for batch in in_batches(images, BATCH_IMAGES, BATCH_BYTES):
+        payload = [read_payload(image, MAX_IMAGE_BYTES, "not a photo") for image in batch]
         arguments = {"images": payload, "labels": site.labels, "spec": spec}
         arguments.update(
             imageSize=site.image_size, hash=hash, classify=classify, thumbnail=thumbnail
@@ -138,14 +143,15 @@ def classify_images(
     return outcomes
 
 
-def _batches(images: list[LabelledImage]):
+def in_batches(images: list[LabelledImage], most: int, most_bytes: int):
+    """The files in order, in batches of at most `most` files and about `most_bytes` bytes."""
     batch, size = [], 0
     for image in images:
         try:
             length = image.path.stat().st_size
         except OSError:
             length = 0
-        if batch and (len(batch) >= BATCH_IMAGES or size + length > BATCH_BYTES):
+        if batch and (len(batch) >= most or size + length > most_bytes):
             yield batch
             batch, size = [], 0
         batch.append(image)
@@ -154,12 +160,14 @@ def _batches(images: list[LabelledImage]):
         yield batch
 
 
-def _payload(image: LabelledImage) -> dict:
+def read_payload(image: LabelledImage, limit: int, what: str) -> dict:
+    """The file's bytes in base64 for the page, or why not: unreadable, or over `limit` bytes
+    (then "larger than N MiB; `what`")."""
     try:
         with image.path.open("rb") as file:
-            data = file.read(MAX_IMAGE_BYTES + 1)
+            data = file.read(limit + 1)
     except OSError as error:
         return {"error": f"cannot read it: {error.strerror or error}"}
-    if len(data) > MAX_IMAGE_BYTES:
-        return {"error": "larger than 64 MiB; not a photo"}
+    if len(data) > limit:
+        return {"error": f"larger than {limit // (1024 * 1024)} MiB; {what}"}
     return {"data": base64.b64encode(data).decode("ascii")}

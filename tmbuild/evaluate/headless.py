@@ -52,6 +52,7 @@ class SitePage:
     threshold: float
     min_gap: float
     errors: list[str]  # script errors seen so far; classify results are suspect if any
+    kind: str = "image"  # or "audio": clips go through classifyAudio instead
 
 
 def find_chromium(explicit: str | None = None) -> str | None:
@@ -151,10 +152,11 @@ def open_site(browser: Any, site: Path) -> Iterator[SitePage]:
             page=page,
             labels=list(ready["labels"]),
             backend=ready["backend"],
-            image_size=int(ready["imageSize"]),
+            image_size=int(ready.get("imageSize") or 0),  # an audio model has none
             threshold=float(classifier.get("threshold", 0.0)),
             min_gap=float(classifier.get("minGap", 0.0)),
             errors=errors,
+            kind=ready.get("kind") or "image",
         )
     finally:
         context.close()

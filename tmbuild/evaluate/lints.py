@@ -79,13 +79,14 @@ def _names(labels: list[str]) -> str:
     return shown + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
 
 
-def dataset_lints(counts: dict[str, int]) -> list[str]:
-    """Why some figures of an evaluation are rough: classes with few images, or imbalance."""
+def dataset_lints(counts: dict[str, int], unit: str = "images") -> list[str]:
+    """Why some figures of an evaluation are rough: classes with few images (or clips, with
+    `unit`), or imbalance."""
     warnings = []
     empty = [label for label, count in counts.items() if count == 0]
     if empty:
         warnings.append(
-            f"no held-out images for {_names(empty)}: "
+            f"no held-out {unit} for {_names(empty)}: "
             f"{'its' if len(empty) == 1 else 'their'} recall cannot be measured"
         )
     few = {label: count for label, count in counts.items() if 0 < count < MIN_HELD_OUT}
@@ -93,7 +94,7 @@ def dataset_lints(counts: dict[str, int]) -> list[str]:
         listed = ", ".join(f"{label!r} ({count})" for label, count in list(few.items())[:5])
         more = f" and {len(few) - 5} more" if len(few) > 5 else ""
         warnings.append(
-            f"fewer than {MIN_HELD_OUT} held-out images for {listed}{more}: one image moves "
+            f"fewer than {MIN_HELD_OUT} held-out {unit} for {listed}{more}: one {unit[:-1]} moves "
             f"a recall by up to {100 / min(few.values()):.0f} points, so these figures are rough"
         )
     present = {label: count for label, count in counts.items() if count}
@@ -103,7 +104,7 @@ def dataset_lints(counts: dict[str, int]) -> list[str]:
         ratio = present[largest] / present[smallest]
         if ratio >= IMBALANCE_RATIO:
             warnings.append(
-                f"imbalanced: {largest!r} has {present[largest]} images, {smallest!r} "
+                f"imbalanced: {largest!r} has {present[largest]} {unit}, {smallest!r} "
                 f"{present[smallest]} ({ratio:.1f}×); accuracy mostly reflects the large "
                 "classes, so read each class's recall"
             )

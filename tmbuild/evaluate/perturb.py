@@ -218,11 +218,16 @@ def by_name(names: list[str] | None = None) -> list[Perturbation]:
     return PERTURBATIONS if names is None else [p for p in PERTURBATIONS if p.name in names]
 
 
-def robustness_summary(accuracies: dict[str, float | None], images: int) -> dict:
-    """Accuracy under each perturbation, its drop from the original, the worst, and warnings."""
+def robustness_summary(
+    accuracies: dict[str, float | None],
+    images: int,
+    perturbations: list[Perturbation] | None = None,
+) -> dict:
+    """Accuracy under each perturbation, its drop from the original, the worst, and warnings;
+    `perturbations` in the order shown (default: the image ones)."""
     base = accuracies.get(ORIGINAL.name)
     rows, warnings = [], []
-    for perturbation in [ORIGINAL, *PERTURBATIONS]:
+    for perturbation in [ORIGINAL, *(PERTURBATIONS if perturbations is None else perturbations)]:
         if perturbation.name not in accuracies:
             continue
         value = accuracies[perturbation.name]

@@ -20,6 +20,7 @@ from tmbuild.errors import TmbuildError
 from tmbuild.evaluate import metrics
 from tmbuild.evaluate.agreement import with_bars
 from tmbuild.evaluate.classify import Outcome, classify_images
+from tmbuild.evaluate.clips import background_aliases, classify_clips
 from tmbuild.evaluate.headless import SitePage, chromium, open_site
 from tmbuild.evaluate.labelled import list_labelled, match_folders
 from tmbuild.evaluate.leakage import Fingerprint, duplicates, file_sha256
@@ -28,6 +29,7 @@ from tmbuild.evaluate.metrics import Prediction
 from tmbuild.evaluate.perturb import ORIGINAL, Perturbation, by_name, robustness_summary
 from tmbuild.evaluate.record import images_hash
 from tmbuild.evaluate.report import thumbnailed
+from tmbuild.evaluate.sound_perturb import SOUND_PERTURBATIONS
 from tmbuild.evaluate.verdict import verdict
 
 
@@ -85,6 +87,8 @@ def evaluate(
         nonlocal clock
         begun = time.perf_counter()
         try:
+            if page.kind == "audio":
+                return classify_clips(page, images, perturbation, progress=step)
             return classify_images(page, images, perturbation, progress=step, hash=hash)
         finally:
             clock += time.perf_counter() - begun
@@ -95,25 +99,39 @@ def evaluate(
     ):
         site = options.site or _build_site(config, Path(scratch) / "site")
         with open_site(browser, site) as page:
+            audio = page.kind == "audio"
+            if audio:
+                aliases = background_aliases(page.labels, aliases)
             match = match_folders(list(folders.images), page.labels, aliases, aliases_source)
             images = [image for image in folders.all_images() if image.folder in match.labels]
             if not images:
                 raise TmbuildError(_nothing_to_evaluate(options.images, folders, match))
-            perturbations = by_name() if options.robustness else []
+            perturbations = []
+            if options.robustness:
+                perturbations = SOUND_PERTURBATIONS if audio else by_name()
             rounds = bool(options.compare_quantized) + len(perturbations)
             training = list_labelled(options.training).all_images() if options.training else []
             total = len(images) * (1 + rounds) + len(training)
-            outcomes = classify(page, images, hash=bool(training))
+            # Clips are compared by their bytes only: no perceptual hash of sound is worth its
+            # false matches yet (docs/evaluating.md), so the browser need not open them.
+            outcomes = classify(page, images, hash=bool(training) and not audio)
             leakage = {"checked": options.training is not None}
             if options.training is not None:
-                hashed = classify_images(page, training, progress=step, hash=True, classify=False)
+                if audio:
+                    hashed = [Outcome(clip, None, None, None) for clip in training]
+                    step(len(training))
+                else:
+                    hashed = classify_images(
+                        page, training, progress=step, hash=True, classify=False
+                    )
                 leakage.update(_leaks(outcomes, hashed, options.keep_leaked))
                 leaked = {found["image"] for found in leakage["duplicates"]}
                 if leaked and not options.keep_leaked:
                     outcomes = [o for o in outcomes if o.image.name not in leaked]
                     if not outcomes:
                         raise TmbuildError(
-                            f"{options.training}: every held-out image is a training image: "
+                            f"{options.training}: every held-out {_unit(audio)[:-1]} is a "
+                            "training one: "
                             "nothing is left to measure (--keep-leaked measures them anyway)"
                         )
             predictions, undecodable = _predictions(outcomes, match.labels, page.labels)
@@ -128,7 +146,7 @@ def evaluate(
                 )
                 accuracies[perturbation.name] = metrics.accuracy(changed)
             model = _manifest_model(site)
-            names = set(thumbnailed({"predictions": _shown(predictions)}))
+            names = set() if audio else set(thumbnailed({"predictions": _shown(predictions)}))
             pictured = [o.image for o in outcomes if o.image.name in names]
             thumbnails = {
                 o.image.name: o.thumbnail
@@ -162,8 +180,10 @@ def evaluate(
             if before is not None and quantized["accuracy"] is not None:
                 quantized["accuracy_change"] = quantized["accuracy"] - before
 
-    report = _report(page, model, options, folders, match, predictions, undecodable)
+    report = _report(page, model, options, folders, match, predictions, undecodable, _unit(audio))
     report["images"]["sha256"] = images_hash(decoded, match.labels)
+    if audio:
+        _with_clips(report, outcomes)
     report["leakage"] = leakage
     report["thumbnails"] = thumbnails
     if leakage.get("duplicates"):
@@ -172,15 +192,28 @@ def evaluate(
         what = "counted in the figures" if options.keep_leaked else "left out of the figures"
         report["warnings"].insert(
             0,
-            f"{len(found)} held-out image(s) are also training images ({exact} exact, "
-            f"{len(found) - exact} near copies): {what}; see eval.html",
+            f"{len(found)} held-out {_unit(audio)[:-1]}(s) are also training {_unit(audio)} "
+            f"({exact} exact, {len(found) - exact} near copies): {what}; see eval.html",
         )
     if quantized is not None:
         report["quantized"] = quantized
     if perturbations:
-        report["robustness"] = robustness_summary(accuracies, len(decoded))
+        report["robustness"] = robustness_summary(accuracies, len(decoded), perturbations)
         report["warnings"] += report["robustness"]["warnings"]
     return Evaluation(report, time.perf_counter() - started, done, clock)
+
+
+def _unit(audio: bool) -> str:
+    return "clips" if audio else "images"
+
+
+def _with_clips(report: dict, outcomes: list) -> None:
+    """The clips' own figures: seconds of sound, and when in each clip its answer was heard."""
+    heard = {o.image.name: o for o in outcomes if o.probabilities is not None}
+    report["images"]["seconds"] = sum(o.duration for o in heard.values())
+    for entry in report["predictions"]:
+        entry["window"] = list(heard[entry["image"]].window)
+        entry["windows"] = len(heard[entry["image"]].windows)
 
 
 def _shown(predictions: list[Prediction]) -> list[dict]:
@@ -268,7 +301,9 @@ def _nothing_to_evaluate(root: Path, folders, match) -> str:
     return f"{root}: the label folders hold no files"
 
 
-def _report(page, model, options, folders, match, predictions, undecodable) -> dict:
+def _report(
+    page, model, options, folders, match, predictions, undecodable, unit: str = "images"
+) -> dict:
     labels = page.labels
     classes = metrics.per_class(predictions, labels)
     curve = metrics.threshold_curve(predictions, page.min_gap)
@@ -281,13 +316,14 @@ def _report(page, model, options, folders, match, predictions, undecodable) -> d
             "(map them in site.yaml under eval: aliases: {folder: label})"
         )
     if undecodable:
-        warnings.append(f"{len(undecodable)} file(s) could not be decoded and were skipped")
+        shorts = ", or were too short for one window," if unit == "clips" else ""
+        warnings.append(f"{len(undecodable)} file(s) could not be decoded{shorts} and were skipped")
     if folders.loose:
         warnings.append(
-            f"{len(folders.loose)} file(s) directly in the images folder, in no "
+            f"{len(folders.loose)} file(s) directly in the {unit} folder, in no "
             "label folder, were left out"
         )
-    warnings += dataset_lints(counts)
+    warnings += dataset_lints(counts, unit)
     report = {
         "model": {
             "name": model.get("name"),
@@ -301,6 +337,7 @@ def _report(page, model, options, folders, match, predictions, undecodable) -> d
         "images": {
             "folder": options.images.name or str(options.images),
             "classified": len(predictions),
+            "unit": unit,
             "by_label": counts,
             "folders": {
                 folder: {"label": match.labels[folder], "files": len(folders.images[folder])}

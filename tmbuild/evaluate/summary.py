@@ -13,12 +13,16 @@ def summary(report: dict) -> str:
     """What `tmbuild eval` prints: the verdict, the headline figures with their 95% intervals,
     the per-class table, threshold advice."""
     images = report["images"]
+    unit = images.get("unit", "images")  # clips, for an audio model
+    counted = f"{images['classified']} {unit}"
+    if "seconds" in images:
+        counted += f", {images['seconds']:.1f} s"
     lines = [
         report["verdict"]["text"],
         f"Accuracy: {pct_interval(report['accuracy'], report['accuracy_interval'])} on "
-        f"{images['classified']} images (balanced {pct(report['balanced_accuracy'])}, "
+        f"{counted} (balanced {pct(report['balanced_accuracy'])}, "
         f"macro F1 {num(report['macro_f1'])}); 95% intervals in brackets",
-        _leakage_line(report),
+        _leakage_line(report, unit),
     ]
     # Labels are the export's text: escaped and cut, so the table stays one line a class.
     labels = [printable(c["label"], 40) for c in report["classes"]]
@@ -34,7 +38,7 @@ def summary(report: dict) -> str:
     recall_width = max([len(r) for _, r in cells] + [6])
     lines.append(
         f"  {'label':<{width}}  {'precision':>{precision_width}}  {'recall':>{recall_width}}"
-        "     F1  images"
+        f"     F1  {unit:>6}"
     )
     for label, entry, (precision, recall) in zip(labels, report["classes"], cells, strict=True):
         lines.append(
@@ -57,8 +61,9 @@ def summary(report: dict) -> str:
         )
         if best["threshold"] == threshold_floor(len(report["model"]["labels"])):
             lines += [
-                "  (the lowest that means anything: on these images the top label is good enough",
-                "  without one; a catch-all class is what guards against photos of nothing)",
+                f"  (the lowest that means anything: on these {unit} the top label is good enough",
+                "  without one; a catch-all class is what guards against "
+                + ("sounds of nothing)" if unit == "clips" else "photos of nothing)"),
             ]
     if "quantized" in report:
         quantized = report["quantized"]
@@ -89,19 +94,18 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _leakage_line(report: dict) -> str:
+def _leakage_line(report: dict, unit: str = "images") -> str:
     leakage = report["leakage"]
     if not leakage["checked"]:
         return (
-            "These figures assume none of the images was used for training (--training DIR checks)"
+            f"These figures assume none of the {unit} was used for training (--training DIR checks)"
         )
     found = leakage["duplicates"]
+    training = f"{leakage['training_images']} training {unit}"
     if not found:
-        return f"None of the images is among the {leakage['training_images']} training images"
+        return f"None of the {unit} is among the {training}"
     what = "left out of these figures" if leakage["left_out"] else "counted in these figures"
-    return (
-        f"{len(found)} image(s) are among the {leakage['training_images']} training images, {what}"
-    )
+    return f"{len(found)} {unit[:-1]}(s) are among the {training}, {what}"
 
 
 def _operating(point: dict) -> str:

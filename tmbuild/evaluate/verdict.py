@@ -38,6 +38,7 @@ def verdict(report: dict) -> dict:
     target = settings["target_error"]
     labels = len(report["model"]["labels"])
     images = report["images"]["classified"]
+    unit = report["images"].get("unit", "images")  # clips, for an audio model
     point = settings["at_recommended"] or _best_point(
         report["threshold_curve"], threshold_floor(labels)
     )
@@ -46,7 +47,7 @@ def verdict(report: dict) -> dict:
             "kind": UNDECIDED,
             "threshold": None,
             "more_images_per_label": None,
-            "text": "Not enough evidence: no image was classified",
+            "text": f"Not enough evidence: no {unit[:-1]} was classified",
         }
     low, high = point["error_interval"]
     if settings["at_recommended"] is not None and high <= target:
@@ -70,15 +71,15 @@ def verdict(report: dict) -> dict:
     elif kind == NOT_READY:
         text = (
             f"Not ready: at its best, {at}, {figures}; over the {_pct(target)} error target "
-            "even at the interval's best: add training images like the mistakes"
+            f"even at the interval's best: add training {unit} like the mistakes"
         )
     else:
         needed = trials_to_decide(point["error_rate"], point["accepted"], target)
         if needed is not None:
             more = more_per_label(needed, point["accepted"], images, labels)
-            decide = f"about {more} more images per label would decide it"
+            decide = f"about {more} more {unit} per label would decide it"
         else:
-            decide = "no number of images would decide it at this error rate"
+            decide = f"no number of {unit} would decide it at this error rate"
         text = (
             f"Not enough evidence at {at}: {figures}; whether errors stay within the "
             f"{_pct(target)} target, {decide}"
@@ -112,12 +113,13 @@ def threshold_decision(report: dict, force: bool) -> dict:
         decision["forced"] = True
         return decision
     labels = len(report["model"]["labels"])
+    unit = report["images"].get("unit", "images")
     needed = trials_for_width(point["error_rate"], point["accepted"], MAX_ERROR_WIDTH)
     more = (
         f"about {more_per_label(needed, point['accepted'], report['images']['classified'], labels)}"
-        " more images per label would narrow it"
+        f" more {unit} per label would narrow it"
         if needed is not None
-        else "more images would narrow it"
+        else f"more {unit} would narrow it"
     )
     decision["refusal"] = (
         f"threshold {point['threshold']:.2f} not written: its error rate could be anywhere in "
