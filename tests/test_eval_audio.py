@@ -288,3 +288,18 @@ def test_eval_on_the_example_audio_model(tmp_path, monkeypatch):
     assert Path("again/eval.json").read_bytes() == Path("report/eval.json").read_bytes()
     html = Path("report/eval.html").read_text("utf-8")
     assert '<svg id="robustness-chart"' in html and "held-out clips" in html
+
+
+def test_split_says_clips_for_a_folder_of_recordings(tmp_path):
+    for label in ("left", "right"):
+        (tmp_path / "recordings" / label).mkdir(parents=True)
+        for index in range(5):
+            write_wav(tmp_path / "recordings" / label / f"{index}.wav", np.zeros(4410))
+    result = run("split", tmp_path / "recordings", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    out = tmp_path / "out"
+    assert (
+        lines[0] == f"Split 10 clips of 2 labels (seed 0): 8 to {out}/train/, 2 to {out}/holdout/"
+    )
+    assert lines[-1].endswith(f"then tmbuild eval --clips {out}/holdout")

@@ -22,6 +22,8 @@ from tmbuild.errors import TmbuildError
 from tmbuild.evaluate.labelled import LabelledImage, list_labelled
 
 TRAIN, HOLDOUT = "train", "holdout"
+# Files the listening page decodes: a folder of nothing else is split, and reported, as clips.
+CLIP_SUFFIXES = {".wav", ".mp3", ".ogg", ".opus", ".webm", ".m4a", ".flac", ".aac"}
 
 
 @dataclass
@@ -29,12 +31,13 @@ class SplitResult:
     output: Path
     seed: int
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # folder -> (train, held)
+    unit: str = "images"  # or clips, for an audio model's recordings
 
     def report(self, shown: str) -> str:
         trained = sum(train for train, _ in self.counts.values())
         held = sum(holdout for _, holdout in self.counts.values())
         lines = [
-            f"Split {trained + held} images of {len(self.counts)} labels (seed {self.seed}): "
+            f"Split {trained + held} {self.unit} of {len(self.counts)} labels (seed {self.seed}): "
             f"{trained} to {shown}/{TRAIN}/, {held} to {shown}/{HOLDOUT}/"
         ]
         width = max(len(folder) for folder in self.counts)
@@ -42,7 +45,7 @@ class SplitResult:
             lines.append(f"  {folder:<{width}}  {train:>5} train  {holdout:>5} held out")
         lines.append(
             f"Next: train on {shown}/{TRAIN}/ in Teachable Machine, export, then "
-            f"tmbuild eval --images {shown}/{HOLDOUT}"
+            f"tmbuild eval --{self.unit} {shown}/{HOLDOUT}"
         )
         return "\n".join(lines)
 
@@ -79,7 +82,9 @@ def split(source: Path, output: Path, share: float, seed: int) -> SplitResult:
         )
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise TmbuildError(f"{output}: already exists; remove it or choose another --output")
-    result = SplitResult(output, seed)
+    files = folders.all_images()
+    clips = files and all(f.path.suffix.lower() in CLIP_SUFFIXES for f in files)
+    result = SplitResult(output, seed, unit="clips" if clips else "images")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
