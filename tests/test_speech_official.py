@@ -33,6 +33,10 @@ BACKGROUND = "_background_noise_"
 OVERLAP = 0.75
 PERIOD = 11
 SECONDS = 3.5
+# TensorFlow.js's own choice, as the snippet runs: WebGL (SwiftShader here, 10 s of compiling).
+# `cpu` loads at once but blocks the page while it predicts and loses the frames meanwhile: on
+# the example's clips it heard no whole word in left/1 and "stop" in a window of right/1.
+BACKEND = None
 # A window holds the whole word when its loud frames (mean level LOUD_DB above its quietest
 # tenth: the clips' words stand 5 to 20 dB above their noise) keep EDGE frames off both edges.
 LOUD_DB = 3
@@ -65,7 +69,7 @@ def heard() -> Heard:
     model, word, clip = example()
     labels = json.loads((model / "metadata.json").read_text())["wordLabels"]
     # Without Chromium's voice processing, the frames are the clip's own spectrum.
-    with official_speech.official_recognizer(model, clip) as recognizer:
+    with official_speech.official_recognizer(model, clip, BACKEND) as recognizer:
         listened = recognizer.listen(SECONDS, OVERLAP, official_speech.UNPROCESSED)
         again = recognizer.recognize([call.frames for call in listened.callbacks])
         info = recognizer.info

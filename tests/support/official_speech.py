@@ -5,7 +5,8 @@ Teachable Machine's audio export is run with `@tensorflow-models/speech-commands
 `recognizer.listen(callback, {...})`). Version 0.5.4 asks for TensorFlow.js ^3 as peers; it runs
 here on the last 3.x `tf.min.js`. The tarballs come from `npm pack` at test time, are checked
 against the sha512 pinned below and are kept in official_tm's cache folder (`test-deps/`), by
-official_tm's own `tarball()`; they are never copied into the repository.
+official_tm's own `tarball()`, with the two scripts the page runs unpacked beside them (checked
+by sha256 on every use); none of it is copied into the repository.
 
 `official_recognizer()` loads an export in that page in a fresh Chromium whose microphone plays
 a WAV file, and offers `recognize(spectrograms)` (the network on given frames: the reference for
@@ -34,9 +35,11 @@ How speech-commands 0.5.4 turns sound into scores (read from its dist/ and check
   ends fall on the 128-sample render quantum and consecutive frames measured 896 or 1280 samples
   apart (1024 on average while the timer keeps time), 1792 to 3968 when it ran late (one
   window on WebGL: mean hop 1134). A main thread blocked by the model (the `cpu` backend:
-  100-280 ms a call on a busy machine) loses the frames of that time outright; WebGL
-  (SwiftShader here) kept the timer within 39 ms. Fitting each live frame to the clip's own
-  spectrum (unprocessed track) found it at these ends to 0.01-0.15 dB RMS.
+  100-280 ms a call on a busy machine) loses the frames of that time outright, so its windows
+  splice sound that was never adjacent (on the example's clips it heard "stop" in a window of
+  "right"); WebGL (SwiftShader here) kept the timer within 39 ms and every window right.
+  Fitting each live frame to the clip's own spectrum (unprocessed track) found it at these
+  ends to 0.01-0.15 dB RMS.
 - Skipped frames: a read whose bin 0 is -Infinity (all 2048 samples exactly zero: digital
   silence, or before sound arrives) is dropped: not queued, not counted.
 - Window: the last 43 frames (43 × 23.2 ms = 998 ms). While fewer than 43 were heard, the
@@ -221,8 +224,8 @@ def official_recognizer(
     """The reference page in a fresh Chromium whose microphone plays `clip` (a WAV file).
 
     `backend` None leaves TensorFlow.js's own choice, as the snippet does (WebGL: here
-    SwiftShader, whose first prediction compiles for seconds, done before this yields);
-    "cpu" is exact and quick to load but blocks the page and loses frames while listening.
+    SwiftShader, whose first prediction compiles for 7-11 s, done before this yields); "cpu"
+    loads at once and suits `recognize`, but loses frames while listening (see above).
     Without `clip` the fake microphone plays Chromium's built-in beeps.
     """
     args = list(FAKE_MICROPHONE)
