@@ -20,11 +20,11 @@ import pytest
 from support.audio import SAMPLE_RATE, write_wav
 from support.eval_helpers import run
 
-from tmbuild.evaluate.clips import background_aliases, deciding_window
-from tmbuild.evaluate.headless import SitePage
-from tmbuild.evaluate.labelled import FolderMatch, LabelledFolders
+from tmbuild.evaluate.clips import background_aliases, classify_clips, deciding_window
+from tmbuild.evaluate.headless import SitePage, chromium, open_site
+from tmbuild.evaluate.labelled import FolderMatch, LabelledFolders, list_labelled
 from tmbuild.evaluate.metrics import Prediction
-from tmbuild.evaluate.perturb import robustness_summary
+from tmbuild.evaluate.perturb import Perturbation, robustness_summary
 from tmbuild.evaluate.run import EvalOptions, _report
 from tmbuild.evaluate.sound_perturb import (
     SOUND_PERTURB_JS,
@@ -222,14 +222,38 @@ def test_the_summary_counts_clips_and_seconds():
 # ---- the command, on the example model -------------------------------------------------------
 
 
-def _example() -> None:
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The example audio model's site, built once, uncompressed as eval builds its own."""
     if not (WORDS / "weights.bin").is_file() or not CLIPS.is_dir():
         pytest.skip("the example audio model (examples/words, examples/words-clips) is absent")
+    folder = tmp_path_factory.mktemp("words")
+    (folder / "site.yaml").write_text(
+        f"model:\n  path: {WORDS}\ncompress:\n  gzip: false\n  brotli: false\n", "utf-8"
+    )
+    built = run("build", "-q", "-c", folder / "site.yaml", "-o", folder / "site")
+    assert built.exit_code == 0, built.output
+    return folder / "site"
 
 
 @pytest.mark.browser
-def test_eval_on_the_example_audio_model(tmp_path, monkeypatch):
-    _example()
+def test_an_unchanged_clip_gives_its_files_answer_and_noise_the_same_answer_twice(site):
+    clips = list_labelled(CLIPS).all_images()
+    unchanged = Perturbation("unchanged", "", "", "", {"gain": 0})
+    noisy = next(p for p in SOUND_PERTURBATIONS if p.name == "pink-noise-5db")
+    with chromium() as browser, open_site(browser, site) as page:
+        assert page.kind == "audio" and page.labels == LABELS
+        files = classify_clips(page, clips)
+        same = classify_clips(page, clips, unchanged)
+        first, again = (classify_clips(page, clips, noisy) for _ in range(2))
+    assert [o.windows for o in same] == [o.windows for o in files]
+    assert [o.windows for o in first] == [o.windows for o in again]
+    assert [o.windows for o in first] != [o.windows for o in files]
+    assert all(o.error is None and o.windows for o in files)
+
+
+@pytest.mark.browser
+def test_eval_on_the_example_audio_model(tmp_path, monkeypatch, site):
     monkeypatch.chdir(tmp_path)
     clips = tmp_path / "clips"
     for folder in sorted(CLIPS.iterdir()):  # a clip a label, and one more to find as leaked
@@ -239,22 +263,16 @@ def test_eval_on_the_example_audio_model(tmp_path, monkeypatch):
             shutil.copyfile(clip, clips / folder.name / clip.name)
     (clips / "_background_noise_").rename(clips / "Background")  # Teachable Machine's name
     (clips / "left" / "notes.txt").write_text("not a sound", encoding="utf-8")
-    write_wav(clips / "stop" / "short.wav", np.zeros(SAMPLE_RATE // 4))
+    write_wav(clips / "stop" / "silent.wav", np.zeros(SAMPLE_RATE // 4))
     training = tmp_path / "training" / "left"
     training.mkdir(parents=True)
     leaked = sorted((CLIPS / "left").iterdir())[0]
     shutil.copyfile(leaked, training / "copy.wav")
-    # One build for both runs; uncompressed, as eval builds its own.
-    Path("site.yaml").write_text(
-        f"model:\n  path: {WORDS}\ncompress:\n  gzip: false\n  brotli: false\n", "utf-8"
-    )
-    built = run("build", "-q", "-o", "site")
-    assert built.exit_code == 0, built.output
-    args = ["eval", "--site", "site", "--clips", clips, "-o", "report", "--robustness"]
+    args = ["eval", "--site", site, "--clips", clips, "-o", "report", "--robustness"]
     result = run(*args, "--training", tmp_path / "training")
     assert result.exit_code == 0, result.output
     count = sum(1 for path in clips.rglob("*") if path.is_file())
-    heard = count - 3  # the text, the quarter second and the leaked clip
+    heard = count - 3  # the text, the silence and the leaked clip
     classifications = heard * (1 + len(SOUND_PERTURBATIONS)) + 3 + 1
     first = result.stdout.splitlines()[0]
     assert first.startswith(f"Classified {count - 1} clips (")  # the leaked one left out
@@ -268,8 +286,8 @@ def test_eval_on_the_example_audio_model(tmp_path, monkeypatch):
     ]
     undecodable = {item["image"]: item["reason"] for item in report["images"]["undecodable"]}
     assert undecodable["left/notes.txt"].startswith("not a sound this browser can decode")
-    assert undecodable["stop/short.wav"] == (
-        "0.25 s long, shorter than the page's first window: no answer"
+    assert undecodable["stop/silent.wav"] == (
+        "0.25 s, and the page heard no sound in it (digital silence): no answer"
     )
     assert report["images"]["classified"] == heard
     assert report["images"]["seconds"] == pytest.approx(1.2 * heard, abs=0.01)

@@ -156,13 +156,13 @@ def _outcome(clip: LabelledImage, result: dict, background: int | None) -> ClipO
     windows = result["windows"]
     duration = result["duration"]
     if not windows:
-        # The page's first window comes after round(43 × (1 − overlap)) frames; a clip shorter
-        # than that gives the page nothing to show, so there is no answer to score.
+        # The page drops the frames of digital silence, as speech-commands does; a clip of
+        # nothing else (or under one frame, 23 ms) gives it no window, so no answer to score.
         return ClipOutcome(
             clip,
             None,
             None,
-            f"{duration:.2f} s long, shorter than the page's first window: no answer",
+            f"{duration:.2f} s, and the page heard no sound in it (digital silence): no answer",
             duration=duration,
         )
     index = deciding_window([w["probabilities"] for w in windows], background)

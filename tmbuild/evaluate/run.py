@@ -316,8 +316,8 @@ def _report(
             "(map them in site.yaml under eval: aliases: {folder: label})"
         )
     if undecodable:
-        shorts = ", or were too short for one window," if unit == "clips" else ""
-        warnings.append(f"{len(undecodable)} file(s) could not be decoded{shorts} and were skipped")
+        silent = ", or held no sound," if unit == "clips" else ""
+        warnings.append(f"{len(undecodable)} file(s) could not be decoded{silent} and were skipped")
     if folders.loose:
         warnings.append(
             f"{len(folders.loose)} file(s) directly in the {unit} folder, in no "
