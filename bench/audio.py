@@ -1,0 +1,479 @@
+"""tmbuild's listening page against Teachable Machine's audio snippet, on the example model (#21).
+
+Three sides, served from loopback and visited in turn, each in a fresh Chromium profile whose
+fake microphone plays one clip of `examples/words-clips/` in a loop:
+
+- the snippet: the export dialog's audio code with `tf.min.js` 3.21.0 and
+  `speech-commands.min.js` 0.5.4 (the verified `npm pack` files of
+  tests/support/official_speech.py) and the export, on a plain static server;
+- tmbuild's page for the same export, float16 (the default) and int8, served with `_headers`.
+
+Both servers send a file's Brotli sibling (quality 11, where smaller) to browsers that accept
+it, as bench/compare.py serves the image snippet. Per visit: bytes on the wire, when the model
+was loaded, when it was ready, when the microphone was listening, when the first window was due
+and when its answer came; then a few seconds more of listening (the time of each window while
+listening), and, once stopped, 50 predictions of one fixed window (the model's time per window).
+
+    .venv/bin/python bench/audio.py [--runs N] [--conditions default mobile] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import common
+import compare
+import conftest
+import visits
+from support import audio as test_audio
+from support import official_speech
+
+EXPORT = common.ROOT / "examples" / "words"
+CLIPS = common.ROOT / "examples" / "words-clips"
+CLIP = CLIPS / "left" / "1-en-029-f5.wav"
+SIDES = ("snippet", "float16", "int8")
+CONDITIONS = {"default": None, "mobile": compare.MOBILE}
+LISTEN_MS = 3000  # listening after the first answer, for the time of each live window
+# Predictions of one fixed window once listening has stopped (the snippet takes ~0.2 s each
+# here by default, four times that under the mobile profile).
+WINDOWS = {"default": 50, "mobile": 20}
+TIMEOUT_MS = 240_000  # the snippet under the mobile profile: 5.7 MB at 205 kB/s, then WebGL
+RUNTIME_FILES = ("tf.min.js", "speech-commands.min.js")
+
+# Teachable Machine's export dialog for an audio model ("Javascript" tab), as published, with
+# the CDN URLs pointing at the same files on this server. Changes, each marked "Benchmark":
+# the Start button is pressed at once, the model's URL is absolute (the dialog gives the
+# hosted model's absolute URL; speech-commands 0.5.4 loads metadata only from one), and the
+# page tells the harness when the model is loaded, when it listens and what the callback got.
+SNIPPET_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Teachable Machine audio snippet</title></head>
+<body>
+<div>Teachable Machine Audio Model</div>
+<button type="button" onclick="init()">Start</button>
+<div id="label-container"></div>
+<script src="./tf.min.js"></script>
+<script src="./speech-commands.min.js"></script>
+
+<script type="text/javascript">
+    // Benchmark: the export dialog puts the hosted model's absolute URL here.
+    const URL = location.origin + "/my_model/";
+
+    async function createModel() {
+        const checkpointURL = URL + "model.json"; // model topology
+        const metadataURL = URL + "metadata.json"; // model metadata
+
+        const recognizer = speechCommands.create(
+            "BROWSER_FFT", // fourier transform type, not useful to change
+            undefined, // speech commands vocabulary feature, not useful for your models
+            checkpointURL,
+            metadataURL);
+
+        // check that model and metadata are loaded via HTTPS requests.
+        await recognizer.ensureModelLoaded();
+        performance.mark("snippet:model-loaded"); // Benchmark
+
+        return recognizer;
+    }
+
+    async function init() {
+        const recognizer = await createModel();
+        const classLabels = recognizer.wordLabels(); // get class labels
+        const labelContainer = document.getElementById("label-container");
+        for (let i = 0; i < classLabels.length; i++) {
+            labelContainer.appendChild(document.createElement("div"));
+        }
+
+        const listening = recognizer.listen(result => { // Benchmark: `const listening =`
+            window.__bench.snippetCallback(result, classLabels); // Benchmark
+            const scores = result.scores; // probability of prediction for each class
+            // render the probability scores per class
+            for (let i = 0; i < classLabels.length; i++) {
+                const classPrediction = classLabels[i] + ": " + result.scores[i].toFixed(2);
+                labelContainer.childNodes[i].innerHTML = classPrediction;
+            }
+        }, {
+            includeSpectrogram: true, // in case listen should return result.spectrogram
+            probabilityThreshold: 0.75,
+            invokeCallbackOnNoiseAndUnknown: true,
+            overlapFactor: 0.50 // probably want between 0.5 and 0.75. More info in README
+        });
+        listening.then(() => window.__bench.snippetListening(recognizer)); // Benchmark
+    }
+
+    init(); // Benchmark: the Start button, pressed at once
+</script>
+</body></html>
+"""
+
+# Injected before any of the page's own code, on both sides. tmbuild: the microphone is started
+# as soon as `window.tmbuild` exists (it opens once the model is ready); each window the
+# microphone hands to predictSpectrogram is timed. The snippet: each firing of
+# speech-commands' spectrogram callback (normalise, predict, read back, maybe the callback) is
+# timed. A side's first label is the answer for its first window.
+HOOK = """(() => {
+  if (window !== window.top) return;
+  const now = () => performance.now();
+  const times = {};
+  const bench = { kind: null, times, live: [], callbacks: 0, firstLabel: null };
+  window.__bench = bench;
+  let settle;
+  bench.done = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+  const timed = (run) => async (...args) => {
+    const started = now();
+    if (times.firstWindowDueMs === undefined) times.firstWindowDueMs = started;
+    const answer = await run(...args);
+    bench.live.push([started, now() - started]);
+    if (times.firstAnswerMs === undefined) {
+      times.firstAnswerMs = now();
+      settle.resolve(times);
+    }
+    return answer;
+  };
+  addEventListener("tmbuild:classifier", (event) => {
+    const classifier = event.detail;
+    bench.kind = "tmbuild";
+    bench.classifier = classifier;
+    bench.predict = classifier.predictSpectrogram.bind(classifier);
+    classifier.predictSpectrogram = timed(bench.predict);
+    classifier.ready.then((info) => { times.readyMs = now(); bench.info = info; },
+      (error) => settle.reject(error));
+    classifier.addEventListener("result", (e) => {
+      if (e.detail.source !== "microphone") return;
+      bench.callbacks += 1;
+      if (bench.firstLabel === null) bench.firstLabel = e.detail.result.top.label;
+    });
+    classifier.microphone.start().then(() => { times.listeningMs = now(); },
+      (error) => settle.reject(error));
+  });
+  bench.snippetCallback = (result, labels) => {
+    bench.callbacks += 1;
+    if (times.firstCallbackMs === undefined) times.firstCallbackMs = now();
+    if (bench.firstLabel === null) {
+      const scores = Array.from(result.scores);
+      bench.firstLabel = labels[scores.indexOf(Math.max(...scores))];
+    }
+  };
+  bench.snippetListening = (recognizer) => {
+    times.listeningMs = now();
+    bench.kind = "snippet";
+    bench.recognizer = recognizer;
+    bench.info = { backend: tf.getBackend(), tfjs: tf.version.tfjs,
+      speechCommands: speechCommands.version };
+    // The first firing comes one timer interval after listen() resolves: none is missed.
+    const extractor = recognizer.audioDataExtractor;
+    extractor.spectrogramCallback = timed(extractor.spectrogramCallback);
+  };
+  setTimeout(() => settle.reject(new Error("no answer after %(timeout)d ms")), %(timeout)d);
+})();"""
+
+# Stop listening, then time one fixed window, as each side's live path runs it: tmbuild's
+# predictSpectrogram (normalise, the network, the ranking); speech-commands' own normalize,
+# then recognizer.recognize() (the network, the scores read back), as its listen() does.
+PER_WINDOW = """async (count) => {
+  const bench = window.__bench;
+  let seed = 21;
+  const window43 = new Float32Array(43 * 232).map((_, i) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return -90 + 50 * Math.exp(-(i % 232) / 60) + 10 * (seed / 2147483648);
+  });
+  let run;
+  const counters = {};
+  if (bench.kind === "tmbuild") {
+    const microphone = bench.classifier.microphone;
+    microphone.stop();
+    for (const key of ["frames", "windows", "predictions", "skipped"]) {
+      counters[key] = microphone[key];
+    }
+    run = () => bench.predict(window43);
+  } else {
+    counters.frames = bench.recognizer.audioDataExtractor.tracker.counter;
+    await bench.recognizer.stopListening();
+    run = async () => {
+      const x = tf.tensor4d(window43, [1, 43, 232, 1]);
+      const normalized = speechCommands.utils.normalize(x);
+      try {
+        await bench.recognizer.recognize(normalized);
+      } finally {
+        tf.dispose([x, normalized]);
+      }
+    };
+  }
+  counters.windows_answered = bench.live.length;
+  counters.callbacks = bench.callbacks;
+  await new Promise((resolve) => setTimeout(resolve, 200)); // a firing still running
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await run();
+    times.push(performance.now() - started);
+  }
+  return { times, counters, live: bench.live, info: bench.info, firstLabel: bench.firstLabel };
+}"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="alternating runs (default 5)")
+    parser.add_argument(
+        "--mobile-runs", type=int, default=3, help="runs under the mobile profile (default 3)"
+    )
+    parser.add_argument(
+        "--conditions", nargs="+", choices=list(CONDITIONS), default=list(CONDITIONS)
+    )
+    parser.add_argument("--clip", type=Path, default=CLIP, help=f"a WAV file (default {CLIP})")
+    parser.add_argument("--quick", action="store_true", help="1 run, default condition only")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.mobile_runs, args.conditions = 1, 1, ["default"]
+    return args
+
+
+def exports(work: Path) -> dict[str, Path]:
+    """The example model as committed, and a real export's topology with float32 weights.
+
+    The example's weights are stored as uint8 (1.4 MB, 256 values a tensor, which Brotli
+    shrinks well); a Teachable Machine export is 5.7 MB of float32 that hardly compresses.
+    `audio2-2020` is a real export without its weights.bin: tests/support/audio.py gives it
+    seeded random ones, so both pages download what they would for a real model (its answers
+    mean nothing; the time to the first one does not depend on them).
+    """
+    found = {"words": EXPORT}
+    real = conftest.FIXTURES / "audio2-2020" / "export"
+    if real.is_dir():
+        found["audio2-2020"] = test_audio.audio_export(real, work / "audio2-2020", seed=21)
+    else:
+        print(f"{real} is absent: measuring the example model alone", flush=True)
+    return found
+
+
+def build_snippet_site(export: Path, output: Path) -> Path:
+    """The audio snippet's page, tf.min.js 3.21.0, speech-commands 0.5.4 and the export."""
+    output.mkdir(parents=True)
+    (output / "index.html").write_text(SNIPPET_HTML, encoding="utf-8")
+    for name in RUNTIME_FILES:
+        shutil.copyfile(official_speech.page_file(name), output / name)
+    shutil.copytree(export, output / "my_model")
+    common.precompress(output)
+    # weights.bin as Teachable Machine's hosting serves it: the stored bytes (see NOTES).
+    weights = output / "my_model" / "weights.bin.br"
+    if weights.is_file():
+        weights.rename(output / "weights.bin.br-not-served")
+    return output
+
+
+def kind_of_snippet(path: str) -> str:
+    """The audio snippet's files by kind: its two scripts are the runtime."""
+    return "runtime" if path.lstrip("/") in RUNTIME_FILES else visits.kind_of_snippet(path)
+
+
+def visit(url: str, side: str, clip: Path, condition: str) -> dict:
+    """One first visit in a fresh profile: timings from the page, bytes from the network."""
+    args = [*official_speech.FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={clip}"]
+    kind_of = kind_of_snippet if side == "snippet" else visits.kind_of_tmbuild
+    windows = WINDOWS[condition]
+    with common.fresh_profile() as profile, common.chromium(profile, args) as context:
+        page = context.pages[0] if context.pages else context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        cdp = context.new_cdp_session(page)
+        network = visits.NetworkLog(cdp)
+        for method, parameters in (CONDITIONS[condition] or {}).items():
+            cdp.send(method, parameters)
+        page.add_init_script(HOOK % {"timeout": TIMEOUT_MS})
+        page.goto(url + "/", wait_until="domcontentloaded")
+        try:
+            times = page.evaluate("window.__bench.done")
+        except Exception as error:  # Playwright's Error: the page's message, as one line
+            message = str(error).splitlines()[0]
+            raise common.BenchError(
+                f"{side}: {message}; page errors: {problems or 'none'}"
+            ) from None
+        page.wait_for_timeout(LISTEN_MS)
+        measured = page.evaluate(PER_WINDOW, windows)
+        marks = page.evaluate(visits.MARKS)
+        for _ in range(100):  # let late requests (favicon) finish, 5 s at most
+            if not network.pending():
+                break
+            page.wait_for_timeout(50)
+    live = [ms for _, ms in measured["live"]]
+    info = measured["info"] or {}
+    return {
+        "side": side,
+        "backend": info.get("backend"),
+        "runner": info.get("runner"),
+        "model_loaded_ms": marks.get("tmbuild:model-loaded", marks.get("snippet:model-loaded")),
+        # tmbuild: loaded and warm (tmbuild:ready). The snippet has no warm-up: its first
+        # window pays for it (WebGL's shaders), so its ready is when the model was loaded.
+        "ready_ms": times.get("readyMs", marks.get("snippet:model-loaded")),
+        "listening_ms": times.get("listeningMs"),
+        "first_window_due_ms": times["firstWindowDueMs"],
+        "first_label_ms": times["firstAnswerMs"],
+        "first_window_ms": live[0] if live else None,
+        "first_callback_ms": times.get("firstCallbackMs"),
+        "first_label": measured["firstLabel"],
+        "live_window_ms": live,
+        "median_live_window_ms": common.median(live[1:]),
+        "window_ms": measured["times"],
+        "median_window_ms": common.median(measured["times"]),
+        "counters": measured["counters"],
+        "network": network.summary(kind_of),
+        "marks": marks,
+        "errors": problems,
+    }
+
+
+SUMMARY_KEYS = (
+    "first_bytes",
+    "first_requests",
+    "model_loaded_ms",
+    "ready_ms",
+    "listening_ms",
+    "first_window_due_ms",
+    "first_window_ms",
+    "first_label_ms",
+    "first_callback_ms",
+    "median_live_window_ms",
+    "median_window_ms",
+)
+
+
+def summarize(measured: list[dict]) -> dict:
+    """Medians over the visits of one side in one condition."""
+    values = {key: [] for key in SUMMARY_KEYS}
+    for one in measured:
+        one = {
+            **one,
+            "first_bytes": one["network"]["bytes"],
+            "first_requests": one["network"]["requests"],
+        }
+        for key in SUMMARY_KEYS:
+            values[key].append(one[key])
+    return {
+        "backend": measured[0]["backend"],
+        "runner": measured[0]["runner"],
+        "visits": len(measured),
+        "labels": sorted({one["first_label"] or "–" for one in measured}),
+        **{key: common.median(found) for key, found in values.items()},
+    }
+
+
+def print_table(name: str, condition: str, summary: dict) -> None:
+    sides = [side for side in SIDES if side in summary]
+    print(f"\n## {name}, {condition}\n")
+    rows = []
+    for key in SUMMARY_KEYS:
+        cells = [summary[side][key] for side in sides]
+        rows.append([key, *("–" if v is None else f"{v:,.1f}" for v in cells)])
+    rows.append(
+        ["backend", *(f"{summary[s]['backend']} {summary[s]['runner'] or ''}" for s in sides)]
+    )
+    rows.append(["first labels", *(", ".join(summary[s]["labels"]) for s in sides)])
+    print(common.table(["median", *sides], rows))
+
+
+def measure_export(name: str, export: Path, args: argparse.Namespace, work: Path) -> dict:
+    print(f"\n{name}: building the pages", flush=True)
+    target = common.Target(name, export, None, None)
+    built, urls = {}, {}
+    for side in SIDES[1:]:
+        built[side] = common.build_tmbuild_site(target, work / side, side)
+    snippet = build_snippet_site(export, work / "snippet")
+    visited: list[dict] = []
+    with (
+        common.serve(snippet, {}, False) as urls["snippet"],
+        common.serve(work / "float16", {}, True) as urls["float16"],
+        common.serve(work / "int8", {}, True) as urls["int8"],
+    ):
+        for condition in args.conditions:
+            runs = args.runs if condition == "default" else args.mobile_runs
+            for run in range(runs):
+                order = SIDES if run % 2 == 0 else SIDES[::-1]
+                for side in order:
+                    one = visit(urls[side], side, args.clip.resolve(), condition)
+                    visited.append({"run": run, "condition": condition, **one})
+                    print(
+                        f"  {condition:7} run {run + 1} {side:7} {one['backend']}: "
+                        f"{one['network']['bytes'] / 1000:6.0f} kB, ready {one['ready_ms']:6.0f},"
+                        f" first window due {one['first_window_due_ms']:6.0f}, answered "
+                        f"{one['first_label_ms']:6.0f} ms ({one['first_label']}), "
+                        f"{one['median_window_ms']:5.1f} ms/window",
+                        flush=True,
+                    )
+    summary = {
+        condition: {
+            side: summarize(
+                [v for v in visited if v["condition"] == condition and v["side"] == side]
+            )
+            for side in SIDES
+        }
+        for condition in args.conditions
+    }
+    for condition, sides in summary.items():
+        print_table(name, condition, sides)
+    files = {
+        p.relative_to(snippet).as_posix(): p.stat().st_size
+        for p in sorted(snippet.rglob("*"))
+        if p.is_file()
+    }
+    return {
+        "export": name,
+        "tmbuild_sites": {
+            side: {
+                "raw_bytes": b.raw_bytes,
+                "brotli_bytes": b.brotli_bytes,
+                "model_bytes": b.model.total_bytes,
+            }
+            for side, b in built.items()
+        },
+        "snippet_files": files,
+        "summary": summary,
+        "visits": visited,
+    }
+
+
+NOTES = [
+    "Brotli on both sides, as bench/compare.py serves the image snippet: each server sends a "
+    "file's .br sibling (quality 11, kept only where smaller) to browsers that accept br. "
+    "The snippet's weights.bin is the exception: it is served as stored, as Teachable "
+    "Machine's model hosting (a cloud storage bucket) serves it; the size its Brotli sibling "
+    "would have had is in snippet_files (weights.bin.br-not-served). bench/compare.py "
+    "compresses the image snippet's .bin too.",
+    "Cold: every visit is a fresh Chromium profile; the sides take turns.",
+    "Times are performance.now() in the page, from the start of navigation. first_window_due: "
+    "when the first window was handed to the model (tmbuild: after 43 frames, 1 s of sound, "
+    "counted from when the microphone opened, which is after the model is ready; the snippet: "
+    "after 22 frames, 0.5 s, with 21 rows of zeros in front). first_label: its answer. "
+    "first_callback: the snippet's callback, which runs only at a score >= 0.75.",
+    "ready: tmbuild's tmbuild:ready (loaded and warmed up). The snippet never warms up: its "
+    "ready is ensureModelLoaded(); its first window (first_window_ms) pays for WebGL's shaders.",
+    "median_window_ms: 50 predictions (20 under the mobile profile) of one fixed window "
+    "after listening stopped (tmbuild's "
+    "predictSpectrogram; the snippet: speechCommands.utils.normalize, recognizer.recognize). "
+    "median_live_window_ms: each window while listening, the first left out.",
+    "Mobile: Lighthouse's mobile profile through the DevTools protocol, as bench/compare.py.",
+    "words: examples/words as committed (uint8 weights, 1.4 MB). audio2-2020: a real "
+    "export's model.json and metadata.json with seeded random float32 weights (5.7 MB, the "
+    "size of a real export's), from tests/support/audio.py; its labels mean nothing.",
+]
+
+
+def main() -> None:
+    args = parse_args()
+    if not args.clip.is_file():
+        raise common.BenchError(f"{args.clip}: no such clip")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="tmbuild-bench-audio-") as work:
+        work = Path(work)
+        for name, export in exports(work).items():
+            results[name] = measure_export(name, export, args, work / name)
+    settings = {**vars(args), "clip": str(args.clip)}
+    path = common.save("audio", {"settings": settings, "notes": NOTES, "exports": results})
+    print(f"\nSaved {path.relative_to(common.ROOT)}")
+
+
+if __name__ == "__main__":
+    common.main(main)
