@@ -9,4 +9,5 @@
 - kernels: tmbuild's WebAssembly kernels that run the plan (source in wasm/kernels.c)
 - cache: the prepared model kept in the user cache between builds
 - posenet: PoseNet's graph model for pose sites, pinned, fetched once and verified
+- pose_plan: PoseNet, and a pose model's whole path, as a plan for the page's runners
 """
