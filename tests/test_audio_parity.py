@@ -11,6 +11,7 @@ each on Chromium's fake microphone playing the clip.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +32,7 @@ EXAMPLE = ROOT / "examples" / "words"
 CLIPS = ROOT / "examples" / "words-clips"
 BACKGROUND = "_background_noise_"
 OVERLAP = 0.75  # a window every 11 frames: several hold the whole word on each pass
-LISTEN_SECONDS = 3.5
+LISTEN_SECONDS = 3.0
 
 
 def _clips() -> list[Path]:
@@ -123,14 +124,19 @@ FILE = """async (url) => {
 }"""
 
 
-def _one_clip_per_label() -> list[Path]:
+def _live_clips() -> list[Path]:
+    """A word and the background: each live comparison costs two browsers and ~40 s, so CI
+    listens to these two; every clip's windows are compared above, and locally
+    TMBUILD_LIVE_CLIPS=all listens to one clip of every label."""
     first: dict[str, Path] = {}
-    for clip in _clips():
+    for clip in sorted(CLIPS.glob("*/*.wav")):
         first.setdefault(clip.parent.name, clip)
-    return list(first.values())
+    if os.environ.get("TMBUILD_LIVE_CLIPS") == "all":
+        return list(first.values())
+    return [first[label] for label in (BACKGROUND, "left") if label in first]
 
 
-@pytest.mark.parametrize("clip", _one_clip_per_label() if EXAMPLE.is_dir() else [], ids=str)
+@pytest.mark.parametrize("clip", _live_clips(), ids=lambda clip: clip.name)
 def test_live_the_page_hears_what_the_recognizer_hears_and_what_the_file_says(site, clip):
     url = f"/clips/{clip.parent.name}/{clip.name}"
     args = official_speech.FAKE_MICROPHONE + [f"--use-file-for-fake-audio-capture={clip}"]
