@@ -15,11 +15,16 @@ and when its answer came; then a few seconds more of listening (the time of each
 listening), and, once stopped, 50 predictions of one fixed window (the model's time per window).
 
     .venv/bin/python bench/audio.py [--runs N] [--conditions default mobile] [--quick]
+    .venv/bin/python bench/audio.py --cite bench/results/audio-<date>-<commit>.json
+
+`--cite` appends a saved run's headline figures to bench/figures.csv (kind `audio`).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -225,6 +230,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--clip", type=Path, default=CLIP, help=f"a WAV file (default {CLIP})")
     parser.add_argument("--quick", action="store_true", help="1 run, default condition only")
+    parser.add_argument(
+        "--cite", type=Path, metavar="JSON", help="append a saved run's figures to figures.csv"
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.mobile_runs, args.conditions = 1, 1, ["default"]
@@ -461,8 +469,67 @@ NOTES = [
 ]
 
 
+# (metric as figures.csv names it, summary key, decimals)
+FIGURES = [
+    ("first-visit bytes on the wire (br)", "first_bytes", 0),
+    ("time to ready (ms)", "ready_ms", 1),
+    ("time to first window due (ms)", "first_window_due_ms", 1),
+    ("time to first label (ms)", "first_label_ms", 1),
+    ("median time per window (ms)", "median_window_ms", 1),
+    ("median time per window while listening (ms)", "median_live_window_ms", 1),
+]
+
+
+def machine_name(machine: dict) -> str:
+    """The machine as figures.csv names it: "AMD EPYC 2 cores 24 GB, Debian 12, Chromium 156"."""
+    system = (machine.get("os") or "").split(" (")[0].replace(" GNU/Linux", "")
+    chromium = (machine.get("chromium") or "Chromium ?").split()
+    version = chromium[1].split(".")[0] if len(chromium) > 1 else "?"
+    return (
+        f"{machine['cpu']} {machine['cores']} cores {round(machine['ram_gb'] or 0)} GB, "
+        f"{system}, Chromium {version}"
+    )
+
+
+def figure_rows(record: dict) -> list[list[str]]:
+    """figures.csv rows of a saved run: each tmbuild side against the snippet, per condition."""
+    machine = record["machine"]
+    load = f"{machine['load_average_at_start'][0]:.1f}-{machine['load_average_at_end'][0]:.1f}"
+    head = [
+        "audio",
+        record["date"][:16].replace("T", " "),
+        record["commit"][:7],
+        machine_name(machine),
+        load,
+    ]
+    rows = []
+    for name, result in record["exports"].items():
+        for condition, sides in result["summary"].items():
+            snippet = sides["snippet"]
+            for side in SIDES[1:]:
+                for metric, key, decimals in FIGURES:
+                    ours, theirs = sides[side][key], snippet[key]
+                    ratio = f"{ours / theirs:.3f}" if ours is not None and theirs else ""
+                    cells = ["" if v is None else f"{v:.{decimals}f}" for v in (ours, theirs)]
+                    rows.append(
+                        [*head, name, f"{condition} ({side})", metric, *cells, ratio, "", ""]
+                    )
+    return rows
+
+
+def cite(path: Path) -> None:
+    """Append a saved run's figure rows to bench/figures.csv."""
+    rows = figure_rows(json.loads(path.read_text(encoding="utf-8")))
+    with (common.ROOT / "bench" / "figures.csv").open("a", newline="", encoding="utf-8") as out:
+        csv.writer(out, lineterminator="\n").writerows(rows)
+    print(f"Appended {len(rows)} rows of {path.name} to bench/figures.csv")
+
+
 def main() -> None:
     args = parse_args()
+    if args.cite:
+        cite(args.cite)
+        return
     if not args.clip.is_file():
         raise common.BenchError(f"{args.clip}: no such clip")
     results = {}
