@@ -339,7 +339,7 @@ def write_clips(model: Any, folder: Path, per_label: int, seed: int) -> list[str
     track = noise(HELD_OUT_NOISES[0])
     report = []
     for label in LABELS:
-        kept, tried = 0, 0
+        kept, tried, heard = 0, 0, set()
         count = 1 if label == BACKGROUND else per_label
         while kept < count:
             tried += 1
@@ -347,9 +347,10 @@ def write_clips(model: Any, folder: Path, per_label: int, seed: int) -> list[str
                 raise SystemExit(f"Too few clear held-out clips of {label!r} in 40 tries.")
             name, audio = make_clip(label, track, rng)
             probs, stream = centred(model, audio), streamed(model, audio)
-            if not clip_is_clear(label, probs, stream):
-                continue
+            if name in heard or not clip_is_clear(label, probs, stream):
+                continue  # a voice already kept for this label, or unclear
             kept += 1
+            heard.add(name)
             path = folder / label / f"{kept}-{name}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(wav_bytes(audio))

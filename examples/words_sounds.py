@@ -56,8 +56,9 @@ def frequency_frames(audio: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Return getFloatFrequencyData's first 232 bins for frames ending at ``ends`` (dB).
 
     As the Web Audio spec has it with smoothingTimeConstant 0: the latest 2048 samples,
-    Blackman-windowed, FFT, magnitude over 2048, 20 * log10. (Chromium scales its FFT by a
-    constant; after speech-commands' normalisation a constant in dB makes no difference.)
+    Blackman-windowed, FFT, magnitude over 2048, 20 * log10. (Chromium's analyser gives the
+    same frames to within 0.001 dB; a constant factor, which some FFTs add, would make no
+    difference after speech-commands' normalisation.)
     """
     index = ends[:, None] - FFT_SIZE + np.arange(FFT_SIZE)[None, :]
     spectrum = np.fft.rfft(audio[index] * WINDOW, axis=1)[:, :BINS]
@@ -164,7 +165,10 @@ def mix(
     tracks: list[np.ndarray],
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Return ``length`` samples: noise, with ``speech`` (if any) starting at sample ``at``."""
+    """Return ``length`` samples: noise, with ``speech`` (if any) starting at sample ``at``.
+
+    ``at`` may be negative, or so late that the word ends after the last sample.
+    """
     track = tracks[rng.integers(len(tracks))]
     if speech is None:
         # Background: noise only, from near-silence (a few 16-bit steps) to loud.
@@ -175,9 +179,11 @@ def mix(
     else:
         snr = 60.0 if rng.random() < 0.15 else rng.uniform(0, 30)  # some nearly clean
         audio = crop(track, length, rng) * 10 ** (-snr / 20)
-        speech = speech[: length - at]
         active = speech[np.abs(speech) > 0.05]
-        audio[at : at + len(speech)] += speech / np.sqrt(np.mean(active**2))
+        speech = speech / np.sqrt(np.mean(active**2))
+        speech = speech[max(-at, 0) : length - at]  # a word may start before the second
+        at = max(at, 0)
+        audio[at : at + len(speech)] += speech
         audio = audio * 10 ** rng.uniform(-2, -0.3) / np.abs(audio).max()  # the input gain
     # A microphone's own hiss, a few 16-bit steps: a real input is never digital silence.
     audio = audio + rng.normal(0, 10 ** rng.uniform(-4.2, -3.6), length)
@@ -210,13 +216,16 @@ def read_wav(data: bytes) -> np.ndarray:
 
 JITTER = 256  # the page's timer fires every 23.2 ms, give or take a few audio blocks
 REUSE = 3
+PARTIAL = 0.3
 
 
 def make_set(per_label: int, held_out: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Return ``per_label`` spectrograms of each label and their label indices.
 
     Each spoken word is used ``REUSE`` times, at different places in the second and under
-    different noise; background examples are noise alone.
+    different noise. Background examples are noise alone or, one in ``PARTIAL``, noise with the
+    edge of a word: a listener's window catches words coming and going, and should name a word
+    only when it holds the word.
     """
     rng = np.random.default_rng(seed)
     spoken = utterances(-(-len(WORDS) * per_label // REUSE), held_out, seed)
@@ -232,6 +241,10 @@ def make_set(per_label: int, held_out: bool, seed: int) -> tuple[np.ndarray, np.
         if speech is not None:
             speech = speech[:SPAN]
             at = JITTER + int(rng.integers(SPAN - len(speech) + 1))
+        elif rng.random() < PARTIAL:
+            speech = spoken[rng.integers(len(spoken))][1][:SPAN]
+            inside = round(rng.uniform(0.05, 0.35) * len(speech))  # the share in the window
+            at = JITTER - len(speech) + inside if rng.random() < 0.5 else JITTER + SPAN - inside
         audio = mix(speech, length, at, tracks, rng)
         jitter = None if held_out else rng.integers(-JITTER, JITTER + 1, FRAMES)
         x[i] = spectrogram(audio, end, jitter)
