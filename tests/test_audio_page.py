@@ -260,6 +260,22 @@ def test_a_single_file_listens_to_a_recording_from_disk(tmp_path, clip):
         assert page.locator("tm-timeline li").count() >= 3
 
 
+def test_an_offline_listening_page_classifies_a_recording_with_the_server_down(tmp_path, clip):
+    site = _variant(tmp_path, offline=True)
+    with chromium() as context:
+        page = context.new_page()
+        with serve_site(site) as url:
+            page.goto(url + "/")
+            page.evaluate("window.tmbuild.ready")
+            page.locator("tm-offline .tm-offline-ready").wait_for()
+        # The server is gone: the worker answers for the page, the runtime and the model.
+        page.reload()
+        assert page.evaluate("window.tmbuild.ready")["kind"] == "audio"
+        page.set_input_files("tm-upload input[type=file]", str(clip))
+        page.wait_for_selector("tm-timeline:not([hidden])")
+        assert page.locator("tm-timeline li").count() >= 3
+
+
 def test_an_embedded_audio_classifier_gets_the_listening_parts(tmp_path, clip):
     _variant(tmp_path, "host/words", embed=EmbedConfig(mode="element", name="words"))
     host = tmp_path / "host"
