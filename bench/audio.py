@@ -251,7 +251,9 @@ def exports(work: Path) -> dict[str, Path]:
     found = {"words": EXPORT}
     real = conftest.FIXTURES / "audio2-2020" / "export"
     if real.is_dir():
-        found["audio2-2020"] = test_audio.audio_export(real, work / "audio2-2020", seed=21)
+        found["audio2-2020"] = test_audio.audio_export(
+            real, work / "exports" / "audio2-2020", seed=21
+        )
     else:
         print(f"{real} is absent: measuring the example model alone", flush=True)
     return found
