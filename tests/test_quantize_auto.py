@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import real_export, write_export
+from conftest import ROOT, real_export, write_export
 
 from tmbuild.cli import cli
 from tmbuild.diff.format import quantize_choice_text
@@ -124,3 +124,19 @@ def test_eval_without_images_says_where_to_give_them(tmp_path, monkeypatch):
     result = _run("eval", "--model", "m")
     assert result.exit_code == 2
     assert "give --images, or eval.images in site.yaml" in result.output
+
+
+@pytest.mark.browser
+def test_auto_measures_an_audio_model_on_labelled_clips(tmp_path, monkeypatch):
+    words = ROOT / "examples" / "words"
+    clips = ROOT / "examples" / "words-clips"
+    if not (words / "weights.bin").is_file() or not clips.is_dir():
+        pytest.skip("the example audio model or its clips are absent")
+    monkeypatch.chdir(tmp_path)
+    args = ["build", "--model", str(words), "--quantize", "auto", "-o", "auto"]
+    result = _run(*args, "--images", str(clips))
+    assert result.exit_code == 0, result.output
+    # Through the listening page, clip by clip: the word in each, and the background.
+    said = r"warning: model.quantize: auto chose int8 on 7 labelled clips \(int8: top-1 agreement"
+    assert any(re.match(said, line) for line in result.stderr.splitlines()), result.stderr
+    assert _model(Path("auto"))["quantize"] == "int8"

@@ -39,6 +39,7 @@ def choose_quantize(
     """
     if images is None:
         return config, None  # tmbuild.model.prepare builds float16 and says so in one line
+    from tmbuild.evaluate.clips import background_aliases, classify_clips
     from tmbuild.evaluate.run import _aliases_source, _build_site, _predictions
 
     folders = list_labelled(images)
@@ -50,22 +51,28 @@ def choose_quantize(
     ):
         reference_site = _build_site(config, Path(scratch) / "none", "none")
         with open_site(browser, reference_site) as page:
-            aliases = dict(config.eval.aliases), _aliases_source(config)
-            match = match_folders(list(folders.images), page.labels, *aliases)
+            # An audio model measures on labelled clips, through its listening page.
+            audio = page.kind == "audio"
+            classify = classify_clips if audio else classify_images
+            aliases = dict(config.eval.aliases)
+            if audio:
+                aliases = background_aliases(page.labels, aliases)
+            source = _aliases_source(config)
+            match = match_folders(list(folders.images), page.labels, aliases, source)
             pictures = [i for i in folders.all_images() if i.folder in match.labels]
             if not pictures:
                 raise TmbuildError(
                     f"{images}: no folder is named after a label of the model; "
                     "name each folder after its label (model.quantize: auto measures on them)"
                 )
-            outcomes = classify_images(page, pictures)
+            outcomes = classify(page, pictures)
             reference, _ = _predictions(outcomes, match.labels, page.labels)
             decoded = [o.image for o in outcomes if o.probabilities is not None]
             labels = page.labels
         for candidate in AUTO_CANDIDATES:
             site = _build_site(config, Path(scratch) / candidate, candidate)
             with open_site(browser, site) as page:
-                predictions, _ = _predictions(classify_images(page, decoded), match.labels, labels)
+                predictions, _ = _predictions(classify(page, decoded), match.labels, labels)
             figures = _figures(candidate, reference, predictions)
             tried.append(figures)
             log.info(_line(figures))
@@ -75,9 +82,10 @@ def choose_quantize(
     choice = {"requested": "auto", "chosen": chosen, "measured": True, "candidates": tried}
     choice["images"] = len(reference)
     log.warning(
-        "model.quantize: auto chose %s on %d labelled images (%s)",
+        "model.quantize: auto chose %s on %d labelled %s (%s)",
         chosen,
         len(reference),
+        "clips" if audio else "images",
         "; ".join(_line(figures) for figures in tried),
     )
     return _with_quantize(config, chosen), choice
