@@ -192,24 +192,33 @@ def test_the_microphone_listens_window_after_window_and_stops(site, clip):
         assert page.text_content("tm-microphone button") == "Start listening"
 
 
+# A page served over plain http from another machine has no navigator.mediaDevices, as here.
+INSECURE = "Object.defineProperty(Navigator.prototype, 'mediaDevices', { get: () => undefined })"
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "script", "message"),
     [
         # Headless Chromium answers the permission prompt with "deny".
-        (["--use-fake-device-for-media-stream"], "The microphone is blocked."),
+        (["--use-fake-device-for-media-stream"], None, "The microphone is blocked."),
         # Permission given, but no device at all.
-        (["--use-fake-ui-for-media-stream"], "No microphone could be opened on this device."),
+        (["--use-fake-ui-for-media-stream"], None, "No microphone could be opened on this"),
+        (FAKE_MICROPHONE, INSECURE, "The microphone works only on a secure (https) page."),
     ],
 )
-def test_a_microphone_that_cannot_open_says_why(site, args, message):
+def test_a_microphone_that_cannot_open_says_why(site, args, script, message):
     with serve_site(site) as base, chromium(args) as context:
         page = context.new_page()
+        if script:
+            page.add_init_script(script)
         page.goto(base + "/")
         page.evaluate("window.tmbuild.ready")
         page.click("tm-microphone button")
         page.wait_for_selector("tm-error:not([hidden])")
         assert page.text_content("tm-error").startswith(message)
         assert not page.evaluate(f"{MICROPHONE}.running")
+        # Start is offered again: a visitor who fixes the cause can try once more.
+        assert page.text_content("tm-microphone button") == "Start listening"
 
 
 PROBABILITIES = """async (url) => {
