@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -26,7 +27,7 @@ from conftest import (
 from tmbuild.build import build
 from tmbuild.config.load import load_config
 from tmbuild.export.read import read_export
-from tmbuild.model.plan import build_plan
+from tmbuild.model.plan import Unsupported, build_plan, check_plan
 
 
 def _entries(export) -> list[dict]:
@@ -101,6 +102,47 @@ def test_a_plan_is_plain_json_and_the_same_every_time():
     export = read_export(EXAMPLE_EXPORT)
     first = json.dumps(_plan(export).as_json(), sort_keys=True)
     assert first == json.dumps(_plan(read_export(EXAMPLE_EXPORT)).as_json(), sort_keys=True)
+
+
+def test_an_image_plan_is_well_formed_for_the_runners():
+    check_plan(_plan(read_export(EXAMPLE_EXPORT)).as_json())
+
+
+# A pose plan's shape: conv, conv, concat of both; the frame; one named output.
+_POSE_LIKE = {
+    "steps": [{"op": "conv", "in": [0]}, {"op": "conv", "in": [0]},
+              {"op": "concat", "in": [1, 2], "free": [1]}],
+    "output": 3, "outputs": {"second": 2},
+    "input": {"shape": [33, 33, 3], "divisor": 127.5, "offset": -1.0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda p: p["steps"][2].update({"in": [1]}), "step 2 is a concat of 1 value"),
+        (lambda p: p["steps"][1].update({"in": [2]}), "step 1 reads [2], not values made before"),
+        (lambda p: p["steps"][2].update({"in": [1, -1]}), "step 2 reads [1, -1]"),
+        (lambda p: p.update(output=4), "the output 4 is no step's value"),
+        (lambda p: p["input"].update(divisor=0), "is not a frame"),
+        (lambda p: p["input"].update(offset=float("nan")), "is not a frame"),
+        (lambda p: p["input"].update(shape=[33, 33]), "is not a frame"),
+        (lambda p: p["input"].update(shape=[33, 0, 3]), "is not a frame"),
+        (lambda p: p["input"].update(shape=[33, 33, 4]), "is not a frame"),
+        (lambda p: p["input"].update(divisor=True), "is not a frame"),
+        (lambda p: p.update(input=[33, 33, 3]), "is not a frame"),
+        (lambda p: p.update(outputs=[2]), "not a mapping"),
+        (lambda p: p["steps"][0].pop("in"), "a malformed plan (KeyError: 'in')"),
+        (lambda p: p["outputs"].update(first=0), "the output first is no step's value"),
+        (lambda p: p["outputs"].update(first=1), "the output first is freed by a step"),
+    ],
+)
+def test_a_malformed_concat_input_or_outputs_is_refused_with_the_reason(mutate, reason):
+    check_plan(copy.deepcopy(_POSE_LIKE))
+    plan = copy.deepcopy(_POSE_LIKE)
+    mutate(plan)
+    with pytest.raises(Unsupported, match=re.escape(reason)):
+        check_plan(plan)
 
 
 def _tiny():

@@ -20,6 +20,15 @@ model directory's own shards, described by the manifest entries carried in the p
 needs neither tf-layers nor model.json. A model with anything this module does not know (a
 layer kind, a shared layer, a weight missing from the manifest) gets no plan: `build_plan`
 returns None with the reason, and the page ships tf-layers and loads model.json as before.
+
+A pose plan (tmbuild.model.pose_plan) has three things more, which both runners know:
+- a `concat` step: its values (two or more, of the same height and width) joined on the
+  channel axis, in the order of `in`;
+- `input`: `{"shape": [h, w, c], "divisor": d, "offset": o}`, the frame the plan reads and its
+  preprocessing `x / d + o` (PoseNet's 127.5 and -1); without it, an image plan reads
+  Teachable Machine's imageSize square as `x / 127 - 1`, an audio plan its spectrogram;
+- `outputs`: `{name: value}`, values the page reads besides `output` (the pose features,
+  the displacement maps), which no step frees. `check_plan` says whether these are well formed.
 """
 
 from __future__ import annotations
@@ -55,6 +64,64 @@ class Plan:
 
     def as_json(self) -> dict:
         return {"steps": self.steps, "weights": self.weights, "output": self.output}
+
+
+def check_plan(plan: dict) -> None:
+    """Raise Unsupported unless the plan's JSON is well formed for the runners.
+
+    Every step reads values made before it; a concat joins two values or more; `input` is a
+    frame of positive height, width and 1 or 3 channels with a finite, non-zero divisor and a
+    finite offset; `outputs` name values some step makes and none frees.
+    """
+    try:
+        _check_fields(plan)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise Unsupported(f"a malformed plan ({type(error).__name__}: {error})") from None
+
+
+def _check_fields(plan: dict) -> None:
+    steps = plan["steps"]
+    for number, step in enumerate(steps):
+        if not all(_count(value) and value <= number for value in step["in"]):
+            raise Unsupported(f"step {number} reads {step['in']}, not values made before it")
+        if step["op"] == "concat" and len(step["in"]) < 2:
+            raise Unsupported(f"step {number} is a concat of {len(step['in'])} value")
+    if not (_count(plan["output"]) and 0 < plan["output"] <= len(steps)):
+        raise Unsupported(f"the output {plan['output']!r} is no step's value")
+    frame = plan.get("input")
+    if frame is not None:
+        shape = frame.get("shape") if isinstance(frame, dict) else None
+        numbers = [frame.get(key) for key in ("divisor", "offset")] if shape else []
+        if not (
+            isinstance(shape, list)
+            and len(shape) == 3
+            and all(_count(side) and side > 0 for side in shape)
+            and shape[2] in (1, 3)
+            and all(_number(value) for value in numbers)
+            and numbers[0] != 0
+        ):
+            raise Unsupported(f"the input {printable(str(frame), 80)} is not a frame")
+    outputs = plan.get("outputs", {})
+    if not isinstance(outputs, dict):
+        raise Unsupported("the outputs are not a mapping of names to values")
+    freed = {value for step in steps for value in step.get("free", [])}
+    for name, value in outputs.items():
+        if not (isinstance(name, str) and _count(value) and 0 < value <= len(steps)):
+            raise Unsupported(f"the output {printable(str(name), 40)} is no step's value")
+        if value in freed:
+            raise Unsupported(f"the output {printable(name, 40)} is freed by a step")
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and abs(value) < float("inf")  # neither infinite nor NaN
+    )
 
 
 def build_plan(topology: dict, entries: list[dict]) -> tuple[Plan | None, str]:
