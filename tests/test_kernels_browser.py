@@ -109,7 +109,7 @@ def test_where_the_browser_refuses_a_synchronous_compile_the_kernels_compile_asy
 
 
 # kernels.c `pixels` on RGBA bytes, in a page of its own: its float32 values, exactly.
-PIXELS = """async ([module, rgba, grayscale]) => {
+PIXELS = """async ([module, rgba, grayscale, divisor, offset]) => {
   const bytes = Uint8Array.from(atob(module), (c) => c.charCodeAt(0));
   const { exports } = (await WebAssembly.instantiate(bytes, {})).instance;
   const at = Math.ceil(exports.__heap_base.value / 16) * 16;
@@ -117,16 +117,21 @@ PIXELS = """async ([module, rgba, grayscale]) => {
   const out = at + Math.ceil(rgba.length / 16) * 16;
   exports.memory.grow(Math.ceil((out + count * 12) / 65536));
   new Uint8Array(exports.memory.buffer, at, rgba.length).set(rgba);
-  exports.pixels(at, count, out, grayscale ? 1 : 0);
+  exports.pixels(at, count, out, grayscale ? 1 : 0, divisor, offset);
   return Array.from(new Float32Array(exports.memory.buffer, out, count * (grayscale ? 1 : 3)));
 }"""
 
 
-@pytest.mark.parametrize("grayscale", [False, True], ids=["colour", "grayscale"])
-def test_the_kernels_preprocess_pixels_exactly_as_tensorflow_does(grayscale):
+@pytest.mark.parametrize(
+    ("grayscale", "divisor"),
+    [(False, 127), (True, 127), (False, 127.5)],
+    ids=["colour", "grayscale", "posenet"],
+)
+def test_the_kernels_preprocess_pixels_exactly_as_tensorflow_does(grayscale, divisor):
     # Teachable Machine's preprocessing as TensorFlow.js computes it in float32: value / 127 - 1,
-    # of the luma (r·0.2989 + g·0.587, then + b·0.114) for a grayscale model. Every byte value
-    # in every channel, then random pixels; compared bit for bit.
+    # of the luma (r·0.2989 + g·0.587, then + b·0.114) for a grayscale model; a pose plan's
+    # `input` asks for PoseNet's value / 127.5 - 1. Every byte value in every channel, then
+    # random pixels; compared bit for bit.
     ramp = np.arange(256, dtype=np.uint8)
     rng = np.random.default_rng(7)
     rgba = np.concatenate([
@@ -137,9 +142,9 @@ def test_the_kernels_preprocess_pixels_exactly_as_tensorflow_does(grayscale):
     if grayscale:
         luma = np.array([0.2989, 0.587, 0.114], dtype=np.float32)
         rgb = (rgb[:, 0] * luma[0] + rgb[:, 1] * luma[1]) + rgb[:, 2] * luma[2]
-    expected = (rgb / np.float32(127) - np.float32(1)).ravel()
+    expected = (rgb / np.float32(divisor) - np.float32(1)).ravel()
     module = base64.b64encode(kernels_binary()).decode()
     with chromium() as context:
         page = context.new_page()
-        got = page.evaluate(PIXELS, [module, rgba.ravel().tolist(), grayscale])
+        got = page.evaluate(PIXELS, [module, rgba.ravel().tolist(), grayscale, divisor, -1])
     np.testing.assert_array_equal(np.array(got, dtype=np.float32), expected)

@@ -20,8 +20,9 @@ from tmbuild.config.load import SiteConfig
 
 KERNELS_NAME = "kernels.wasm"
 # The interface of kernels.c as client/kernels.js calls it (its KERNELS_FORMAT), declared by
-# the page and checked by the engine: bumped whenever the exports or the memory layout change.
-KERNELS_FORMAT = 2
+# the page and checked by the engine: bumped whenever the exports or the memory layout change
+# (3: `pixels` takes the divisor and offset of a plan's `input`, for pose plans).
+KERNELS_FORMAT = 3
 _MAX_TAPS = 64  # kernels.c's depthwise keeps the taps of one pixel in a 64-entry array
 
 

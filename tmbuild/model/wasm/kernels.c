@@ -231,22 +231,24 @@ EXPORT(mean) void mean(const float *in, int pixels, int channels, float *out) {
   for (int c = 0; c < channels; c++) out[c] /= (float)pixels;
 }
 
-// Teachable Machine's preprocessing of a canvas's RGBA bytes, in float32 as TensorFlow.js
-// does it: value / 127 - 1 per channel, or of the luma (its weights, in this order) for a
-// grayscale model. Here and not in the page's JavaScript because the first image's pass
-// through a cold JavaScript loop took 2-10 ms; float32 division is exact, as tf.div's.
-EXPORT(pixels) void pixels(const unsigned char *rgba, int count, float *out, int grayscale) {
+// A canvas's RGBA bytes as the plan's input, in float32 as TensorFlow.js computes it: value /
+// divisor + offset per channel, or of the luma (its weights, in this order) for a grayscale
+// model. Teachable Machine's image models take 127 and -1 (x + -1 is x - 1 to the bit), PoseNet
+// 127.5 and -1. Here and not in the page's JavaScript because the first image's pass through a
+// cold JavaScript loop took 2-10 ms; float32 division is exact, as tf.div's.
+EXPORT(pixels) void pixels(const unsigned char *rgba, int count, float *out, int grayscale,
+                           float divisor, float offset) {
   if (grayscale) {
     for (int p = 0; p < count; p++, rgba += 4) {
       float luma = (float)rgba[0] * 0.2989f + (float)rgba[1] * 0.587f;
       luma += (float)rgba[2] * 0.114f;
-      out[p] = luma / 127.0f - 1.0f;
+      out[p] = luma / divisor + offset;
     }
     return;
   }
   for (int p = 0; p < count; p++, rgba += 4, out += 3) {
-    out[0] = (float)rgba[0] / 127.0f - 1.0f;
-    out[1] = (float)rgba[1] / 127.0f - 1.0f;
-    out[2] = (float)rgba[2] / 127.0f - 1.0f;
+    out[0] = (float)rgba[0] / divisor + offset;
+    out[1] = (float)rgba[1] / divisor + offset;
+    out[2] = (float)rgba[2] / divisor + offset;
   }
 }

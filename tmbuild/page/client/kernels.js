@@ -5,7 +5,7 @@ import { elements, foldBatchNorm, normScaleShift } from "./weights.js";
 
 // The interface of kernels.c this file calls (its exports and their arguments); a page built
 // by a tmbuild with other kernels says so in its configuration, and the engine refuses it.
-export const KERNELS_FORMAT = 2; // 2: max_pool, for audio models
+export const KERNELS_FORMAT = 3; // 2: max_pool, for audio models; 3: pixels' divisor, offset
 
 // The kernels apply these as they store; the page applies the plan's others afterwards.
 const KERNEL_ACTIVATIONS = { linear: 0, relu: 1, relu6: 2 };
@@ -66,8 +66,10 @@ function lastOf(f) {
 // weights' shapes are in it), so this runs while the weights download: room for each weight
 // (filled by fillWeights), and for each value, in the smallest freed buffer it fits in.
 export function layOutPlan(plan, kernels, model) {
-  const audio = model.kind === "audio";
-  const size = audio ? 0 : model.imageSize;
+  // A plan's own `input` (PoseNet's frame, x / 127.5 - 1) or, without one, Teachable Machine's:
+  // a spectrogram for an audio model, an imageSize square / 127 - 1 for an image model.
+  const frame = plan.input || null;
+  const audio = !frame && model.kind === "audio";
   const base = Math.ceil(kernels.__heap_base.value / 16) * 16;
   let end = base;
   // Every buffer 16-byte aligned, with 8 floats of room after it: kernels.c may read (never
@@ -96,9 +98,11 @@ export function layOutPlan(plan, kernels, model) {
   const zeros = (count) => () => new Float32Array(count);
 
   const channels = model.grayscale ? 1 : 3;
-  const rgba = audio ? null : reserve(size * size).address; // the canvas's bytes, 4 a pixel
   // An audio model reads one normalised spectrogram: 43 frames × 232 bins.
-  const shapes = [audio ? [43, 232, 1] : [size, size, channels]];
+  const shapes = [frame ? frame.shape : audio ? [43, 232, 1]
+    : [model.imageSize, model.imageSize, channels]];
+  const pixelCount = audio ? 0 : shapes[0][0] * shapes[0][1];
+  const rgba = audio ? null : reserve(pixelCount).address; // the canvas's bytes, 4 a pixel
   const buffers = [allocate(elements(shapes[0]))];
   const calls = [];
   // A zero padding that only the convolution after it reads is left to that convolution:
@@ -182,6 +186,14 @@ export function layOutPlan(plan, kernels, model) {
       shape = [input[0] + top + bottom, input[1] + left + right, input[2]];
       call = (out) => () => kernels.zero_pad(x, input[0], input[1], input[2], top, bottom, left,
         right, out);
+    } else if (step.op === "concat") { // on the channel axis, in the order of `in`
+      const parts = step.in.map((index) => ({ at: buffers[index].address / 4,
+        width: shapes[index][shapes[index].length - 1] }));
+      const width = parts.reduce((sum, part) => sum + part.width, 0);
+      const pixels = elements(input) / parts[0].width;
+      shape = [...input.slice(0, -1), width];
+      call = (out) => () => concat(new Float32Array(kernels.memory.buffer), parts, pixels,
+        width, out / 4);
     } else if (step.op === "add") {
       const y = buffers[step.in[1]].address;
       shape = input;
@@ -227,12 +239,33 @@ export function layOutPlan(plan, kernels, model) {
   const pages = Math.ceil((end - kernels.memory.buffer.byteLength) / 65536);
   if (pages > 0) kernels.memory.grow(pages);
   new Uint8Array(kernels.memory.buffer, base, end - base).fill(0);
+  const value = (index) => ({ address: buffers[index].address, count: elements(shapes[index]),
+    shape: shapes[index] });
   return {
-    kernels, base, fills, calls, rgba, size, grayscale: model.grayscale ? 1 : 0,
+    kernels, base, fills, calls, rgba, pixelCount,
+    grayscale: (frame ? shapes[0][2] === 1 : model.grayscale) ? 1 : 0,
+    divisor: frame ? frame.divisor : 127, offset: frame ? frame.offset : -1,
     warmupMs: 0,
-    input: { address: buffers[0].address, count: elements(shapes[0]) },
-    output: { address: buffers[plan.output].address, count: elements(shapes[plan.output]) },
+    input: value(0),
+    output: value(plan.output),
+    // The plan's other values the page reads (a pose plan's features and displacements): no
+    // step frees them, so their buffers still hold them after the last call.
+    outputs: Object.entries(plan.outputs || {}).map(([name, index]) => [name, value(index)]),
   };
+}
+
+// Per pixel, each part's channels after the one before. PoseNet's (17×17 positions, 17 + 34
+// channels) took 0.1 ms in Chromium here, warm: too little beside its convolutions to want an
+// export of kernels.c.
+function concat(memory, parts, pixels, width, out) {
+  for (let p = 0; p < pixels; p++) {
+    let at = out + p * width;
+    for (const part of parts) {
+      const from = part.at + p * part.width;
+      memory.copyWithin(at, from, from + part.width);
+      at += part.width;
+    }
+  }
 }
 
 export function fillWeights(layout, weights) {
@@ -241,21 +274,30 @@ export function fillWeights(layout, weights) {
 }
 
 // An image's whole path: its RGBA bytes (none: those already in place) through kernels.c
-// `pixels`, Teachable Machine's preprocessing in float32 as TensorFlow.js computes it, and
-// the plan's calls. An audio model's input is its normalised spectrogram, copied in as it is.
+// `pixels`, the plan's preprocessing (Teachable Machine's without an `input`) in float32 as
+// TensorFlow.js computes it, and the plan's calls. An audio model's input is its normalised
+// spectrogram, copied in as it is.
 function runLayout(layout, input) {
   const kernels = layout.kernels;
-  const size = layout.size;
   if (layout.rgba === null) {
     if (input) new Float32Array(kernels.memory.buffer, layout.input.address, input.length)
       .set(input);
   } else {
     if (input) new Uint8Array(kernels.memory.buffer, layout.rgba, input.length).set(input);
-    kernels.pixels(layout.rgba, size * size, layout.input.address, layout.grayscale);
+    kernels.pixels(layout.rgba, layout.pixelCount, layout.input.address, layout.grayscale,
+      layout.divisor, layout.offset);
   }
   for (const call of layout.calls) call();
   return Array.from(new Float32Array(kernels.memory.buffer, layout.output.address,
     layout.output.count));
+}
+
+// The plan's `outputs` after a run, copied out of the module's memory (the next run overwrites
+// it): name → {values, shape}.
+function layoutOutputs(layout) {
+  const memory = layout.kernels.memory.buffer;
+  return Object.fromEntries(layout.outputs.map(([name, { address, count, shape }]) =>
+    [name, { values: new Float32Array(memory, address, count).slice(), shape }]));
 }
 
 function elementwise(apply) {
@@ -284,6 +326,9 @@ export function kernelsRunner(layout) {
     // image.js's size×size ImageData, or an audio model's Float32Array spectrogram
     classify: async (input) => runLayout(layout, input instanceof Float32Array ? input
       : input.data),
+    // The output and the plan's `outputs` (name → {values, shape}, copies), for the pose page.
+    run: async (input) => ({ output: runLayout(layout, input instanceof Float32Array ? input
+      : input.data), outputs: layoutOutputs(layout) }),
     warmUp: async () => layout.warmupMs, // done while the weights downloaded
     dispose() {},
   };
