@@ -53,7 +53,7 @@ def test_an_audio_export_builds_a_listening_page(tmp_path, monkeypatch, export):
     # speech-commands' network as the plan's steps: four convolutions, each with its pooling.
     ops = [step["op"] for step in config["model"]["plan"]["steps"]]
     assert ops.count("conv") == 4 and ops.count("maxpool") == 4
-    assert config["formats"]["plan"] == 3
+    assert config["formats"]["plan"] == 4
     manifest = json.loads((site / "tmbuild-manifest.json").read_text(encoding="utf-8"))
     assert manifest["model"]["kind"] == "audio" and manifest["model"]["image_size"] is None
     headers = (site / "_headers").read_text(encoding="utf-8")

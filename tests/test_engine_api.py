@@ -15,6 +15,8 @@ from support.browser import chromium, serve_site
 
 from tmbuild.build import build
 from tmbuild.config.load import load_config
+from tmbuild.model import kernels as model_kernels
+from tmbuild.model import plan
 
 pytestmark = pytest.mark.browser
 
@@ -101,7 +103,8 @@ def test_the_engine_api_on_a_bare_page(tmp_path):
         # A classifier of the page's own, made through the module's exports.
         second = page.evaluate(SECOND_CLASSIFIER)
         assert second["events"] == ["loading", "progress", "backend", "warming", "ready"]
-        assert (second["api"], second["plan"], second["kernels"]) == (1, 2, 1)
+        formats = (1, plan.PLAN_FORMAT, model_kernels.KERNELS_FORMAT)
+        assert (second["api"], second["plan"], second["kernels"]) == formats
         assert second["own"] and second["info"]["labels"] == info["labels"]
 
         # The webcam, started and stopped from script: its results come as events.
@@ -134,8 +137,11 @@ def test_a_plan_format_the_engine_does_not_know_is_refused(tmp_path):
     # The default page says so in the visitor's words, with the reason under "Details".
     page_path = site / "index.html"
     html = page_path.read_text(encoding="utf-8")
-    assert '"formats":{"kernels":1,"plan":2}' in html
-    page_path.write_text(html.replace('"plan":2}', '"plan":3}'), encoding="utf-8")
+    # The formats this tmbuild writes, then one plan format later than the engine's.
+    built = f'"formats":{{"kernels":{model_kernels.KERNELS_FORMAT},"plan":{plan.PLAN_FORMAT}}}'
+    assert built in html
+    later = f'"plan":{plan.PLAN_FORMAT + 1}}}'
+    page_path.write_text(html.replace(f'"plan":{plan.PLAN_FORMAT}}}', later), encoding="utf-8")
     for sibling in (site / "index.html.br", site / "index.html.gz"):
         sibling.unlink(missing_ok=True)
     with serve_site(site) as url, chromium() as context:
@@ -147,7 +153,9 @@ def test_a_plan_format_the_engine_does_not_know_is_refused(tmp_path):
             "happening, tell the site's owner."
         )
         details = page.text_content("tm-load-error .tm-details-text")
-        assert details.startswith("the page was built with plan format 3"), details
+        assert details.startswith(f"the page was built with plan format {plan.PLAN_FORMAT + 1}"), (
+            details
+        )
         assert not page.is_visible("tm-loading")
 
 

@@ -40,8 +40,9 @@ from tmbuild.untrusted import printable, shown
 
 # The format of the plan, which the page's configuration declares and the engine checks
 # (client/engine.js PLAN_FORMAT): bumped whenever the steps or the weight entries change, so
-# that an engine never runs a model it would run wrong (3: max pooling, for audio models).
-PLAN_FORMAT = 3
+# that an engine never runs a model it would run wrong (3: max pooling, for audio models; 4: a
+# pose plan's concat step, input and outputs).
+PLAN_FORMAT = 4
 
 # Activations the runner can fuse into a convolution or dense step (TensorFlow.js's fused ops
 # take these), and the ones it can also run as a step of their own.

@@ -31,7 +31,7 @@ import { decodeWeights, embeddedModel, embeddedWeights, fetchWeights } from "./w
 // The version of this API; the formats of the build's plan (tmbuild.model.plan) and of the
 // kernels' interface that this engine runs. A page built for other formats is refused.
 export const ENGINE_API = 1;
-export const PLAN_FORMAT = 3;
+export const PLAN_FORMAT = 4;
 export { KERNELS_FORMAT };
 
 export class Classifier extends EventTarget {
