@@ -340,3 +340,23 @@ def test_the_microphone_hears_the_frames_a_file_gives(site, clip):
 def _rms(spectra, frame):
     audible = np.isfinite(spectra).all(axis=1)
     return np.where(audible, np.sqrt(np.mean((spectra - frame) ** 2, axis=1)), np.inf)
+
+
+def test_listening_starts_while_the_model_loads_and_its_first_window_waits_for_it(site, clip):
+    args = FAKE_MICROPHONE + [f"--use-file-for-fake-audio-capture={clip}"]
+    with serve_site(site) as base, chromium(args) as context:
+        page = context.new_page()
+        release = []
+        # The weights come only when the test says so: the model stays loading meanwhile.
+        page.route("**/models/**", lambda route: release.append(route))
+        page.goto(base + "/")
+        page.click("tm-microphone button")  # offered at once
+        page.wait_for_function(f"() => {MICROPHONE}.running && {MICROPHONE}.frames >= 50")
+        assert page.evaluate("window.tmbuild.state") == "loading"
+        assert page.evaluate(f"{MICROPHONE}.predictions") == 0
+        assert page.is_visible("tm-spectrogram canvas")  # it shows what it hears meanwhile
+        for route in release:
+            route.continue_()
+        page.unroute("**/models/**")
+        page.wait_for_function(f"() => {MICROPHONE}.predictions >= 1", timeout=30_000)
+        assert page.evaluate("window.tmbuild.state") == "ready"

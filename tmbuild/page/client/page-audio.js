@@ -34,7 +34,8 @@ export class TmMicrophone extends TmElement {
     const microphone = classifier.microphone;
     if (!microphone) return; // an image model's classifier: nothing to listen with
     const sync = () => {
-      toggle.disabled = classifier.state !== "ready";
+      // Offered while the model loads too: what it hears meanwhile is classified once ready.
+      toggle.disabled = classifier.state === "failed";
       toggle.textContent = this.t(microphone.running ? "mic_stop" : "mic_start");
       toggle.setAttribute("aria-pressed", String(microphone.running));
       state.hidden = !microphone.running;
@@ -46,6 +47,7 @@ export class TmMicrophone extends TmElement {
     };
     on("ready", sync);
     on("loading", sync);
+    on("error", sync);
     on("microphone", sync);
     sync();
   }
