@@ -214,9 +214,11 @@ def test_a_model_that_does_not_download_is_explained(engine, tmp_path):
         shard.unlink()  # and its .br and .gz: nothing left to send
     with serve_watched(site) as (url, seen):
         engine.open(url + "/")
+        # The element is shown before the page's script has made its parts (it is not hidden
+        # in the template): wait for the text, not only for the element.
         text = engine.wait_for(
             "() => !document.querySelector('tm-load-error').hidden"
-            " && document.querySelector('tm-load-error .tm-load-error-text').textContent"
+            " && document.querySelector('tm-load-error .tm-load-error-text')?.textContent"
         )
         assert text == "Could not download the model. Check your connection."
         assert engine.evaluate(
