@@ -7,6 +7,7 @@
  *   classifier.addEventListener("progress", (e) => bar.value = e.detail.fraction);
  *   const info = await classifier.ready;            // {backend, runner, labels, ...}
  *   const result = await classifier.classify(img);  // {top, status, predictions}
+ *                                                   // and `pose` for a pose model (pose.js)
  *   await classifier.webcam.start({ video });       // results arrive as "result" events
  *
  * Events (CustomEvent, on the classifier): loading, progress {fraction, loadedBytes,
@@ -24,6 +25,7 @@ import { KERNELS_FORMAT, fillWeights, kernelsRunner, startKernels } from "./kern
 import { BACKEND_ROLES, backendCandidates, chooseBackend, hasWasmSimd, loadRoles,
   preloadWasmBinary } from "./runtime.js";
 import { checkDecoded, cropToSquare, warmUpCrop } from "./image.js";
+import { frameImage, poseFrame, runPose, warmUpPose } from "./pose.js";
 import { preparePlan, tensorFlowRunner } from "./tfrunner.js";
 import { createWebcam } from "./webcam.js";
 import { decodeWeights, embeddedModel, embeddedWeights, fetchWeights } from "./weights.js";
@@ -103,10 +105,20 @@ export class Classifier extends EventTarget {
     await (this.ready || this.start()); // a Classifier made with `new` starts on first use
     checkDecoded(source);
     const flipped = Boolean(options && options.flipped);
+    if (this.kind === "pose") {
+      const { output, pose } = await runPose(this.model, source, this.frameSize(), flipped);
+      this.predicted();
+      return { ...this.rank(output), pose };
+    }
     const size = this.config.model.imageSize;
     const probabilities = await this.model.classify(cropToSquare(source, size, flipped));
     this.predicted();
     return this.rank(probabilities);
+  }
+
+  // A pose model's frame side: PoseNet's input (257).
+  frameSize() {
+    return this.config.model.plan.input.shape[0];
   }
 
   // An audio model on one window of 43 spectrogram frames (232 dB values each, oldest
@@ -147,10 +159,11 @@ export class Classifier extends EventTarget {
 
   // The square the model reads for `source`, as ImageData (the model's size, RGBA): what
   // classify() would give the model, for tools that change it first (tmbuild eval's
-  // robustness checks).
+  // robustness checks). A pose model's: PoseNet's padded 257×257 frame, rounded to bytes.
   preprocess(source, options) {
     checkDecoded(source);
     const flipped = Boolean(options && options.flipped);
+    if (this.kind === "pose") return frameImage(poseFrame(source, this.frameSize(), flipped));
     return cropToSquare(source, this.config.model.imageSize, flipped);
   }
 
@@ -209,7 +222,9 @@ export class Classifier extends EventTarget {
     const loadMs = performance.now() - started;
     if (this.marks) performance.mark("tmbuild:model-loaded");
     this.emit("warming", {});
-    const warmupMs = await runner.warmUp(); // on the kernels, what ran before the weights came
+    let warmupMs = await runner.warmUp(); // on the kernels, what ran before the weights came
+    // A pose model: the whole path on a blank frame too (the outputs, pose.js's loops).
+    if (this.kind === "pose") warmupMs += await warmUpPose(runner, this.frameSize());
     if (this.marks) performance.mark("tmbuild:warmed-up");
     return { backend: this.backend, runner: this.onKernels ? "kernels" : "tensorflow",
       labels: this.labels.slice(), kind: this.kind, imageSize: config.model.imageSize, loadMs, warmupMs,

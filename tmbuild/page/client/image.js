@@ -14,7 +14,7 @@ const copyCanvas = document.createElement("canvas");
 let copyContext = null;
 let lastAxes = null; // the tables of the last geometry: a webcam's frames all have the same
 
-function sourceSize(source) {
+export function sourceSize(source) {
   if (typeof HTMLVideoElement !== "undefined" && source instanceof HTMLVideoElement) {
     return [source.videoWidth, source.videoHeight];
   }
@@ -81,7 +81,8 @@ function axesFor(width, height, size) {
 
 // The RGBA bytes of the region the crop reads, at natural size: an ImageData's own, or the
 // source drawn unscaled at whole-pixel offsets (with an <img>'s EXIF orientation applied).
-function regionPixels(source, columns, rows) {
+// pose.js reads a whole source through it: columns {low: 0, span: width}, rows likewise.
+export function regionPixels(source, columns, rows) {
   if (typeof ImageData !== "undefined" && source instanceof ImageData) {
     return { data: source.data, stride: source.width, x: 0, y: 0 };
   }

@@ -282,6 +282,13 @@ function runLayout(layout, input) {
   if (layout.rgba === null) {
     if (input) new Float32Array(kernels.memory.buffer, layout.input.address, input.length)
       .set(input);
+  } else if (input instanceof Float32Array) {
+    // A pose frame: RGB values a resize made, fractions included, so not bytes for `pixels`;
+    // the plan's preprocessing here, in float32 as TensorFlow.js computes it.
+    const values = new Float32Array(kernels.memory.buffer, layout.input.address, input.length);
+    for (let i = 0; i < input.length; i++) {
+      values[i] = Math.fround(input[i] / layout.divisor) + layout.offset;
+    }
   } else {
     if (input) new Uint8Array(kernels.memory.buffer, layout.rgba, input.length).set(input);
     kernels.pixels(layout.rgba, layout.pixelCount, layout.input.address, layout.grayscale,
@@ -327,6 +334,7 @@ export function kernelsRunner(layout) {
     classify: async (input) => runLayout(layout, input instanceof Float32Array ? input
       : input.data),
     // The output and the plan's `outputs` (name → {values, shape}, copies), for the pose page.
+    // A pose frame comes as float32 RGB (pose.js), kept as it is.
     run: async (input) => ({ output: runLayout(layout, input instanceof Float32Array ? input
       : input.data), outputs: layoutOutputs(layout) }),
     warmUp: async () => layout.warmupMs, // done while the weights downloaded

@@ -107,8 +107,11 @@ export function tensorFlowRunner(layers, model) {
   const grayscale = frame ? frame.shape[2] === 1 : model.grayscale;
   const shape = frame ? [1, ...frame.shape] : audio ? SPECTROGRAM
     : [1, model.imageSize, model.imageSize, model.grayscale ? 1 : 3];
+  // A pose frame comes as float32 RGB (pose.js): the plan's preprocessing on it as it is.
   const batch = (input) => (audio ? tf.tensor(input, SPECTROGRAM)
-    : toInput(input, grayscale, frame));
+    : frame && input instanceof Float32Array
+      ? tf.add(tf.div(tf.tensor(input, [1, ...frame.shape]), frame.divisor), frame.offset)
+      : toInput(input, grayscale, frame));
   return {
     // A canvas for an image model, a Float32Array spectrogram for an audio one.
     async classify(input) {
