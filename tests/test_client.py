@@ -88,9 +88,10 @@ def test_every_message_is_used_and_every_word_shown_comes_from_the_table():
     for path in builtin_templates_dir().glob("*.html"):
         used |= set(re.findall(r"messages\.(\w+)", path.read_text()))
     dynamic = {"runs_on_webgl", "runs_on_wasm", "runs_on_cpu"}  # t("runs_on_" + backend)
-    # The build's title (words.default_title), an image or an audio model's.
+    # The build's title (words.default_title), an image, audio or pose model's.
     dynamic |= {"default_title", "default_title_many"}
     dynamic |= {"default_title_audio", "default_title_many_audio"}
+    dynamic |= {"default_title_pose", "default_title_many_pose"}
     assert set(words.message_table()["en"]) - used - dynamic == set()
     # The engine says nothing to visitors: none of the table's words are in it.
     literals = " | ".join(re.findall(r'"((?:[^"\\\n]|\\.)*)"', bundle.bundle("engine.js").decode()))
@@ -166,7 +167,7 @@ def test_a_template_that_breaks_the_contract_is_warned_about_part_by_part(
     assert _warnings(caplog) == [
         f"{shown}: <tm-reslt> is not one of tmbuild's elements (tm-loading, tm-load-error, "
         "tm-backend, tm-error, tm-notice, tm-upload, tm-webcam, tm-preview, tm-result, "
-        "tm-offline, tm-microphone, tm-spectrogram, tm-timeline, tm-classifier); it shows nothing",
+        "tm-offline, tm-microphone, tm-spectrogram, tm-timeline, tm-skeleton, tm-classifier); it shows nothing",
         f"{shown}: has no <tm-result>: results are shown nowhere on the page",
         f'{shown}: id="verdict" is from tmbuild\'s former page script and is no longer filled '
         "in; use <tm-result> (the verdict and the bars)",

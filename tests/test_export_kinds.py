@@ -1,5 +1,5 @@
 """Audio (speech commands) and pose exports: recognised by content, read and checked like
-image ones; a pose export is then refused in one line until its page is built.
+image ones (tests/test_pose_build.py builds pose sites).
 
 The shared fixtures have model.json and metadata.json but no weights.bin (5.7 and 5.9 MB); the
 tests that need weights write a weights.bin of the size its manifest declares.
@@ -58,15 +58,12 @@ def test_a_complete_audio_export_is_checked_and_named(tmp_path):
     )
 
 
-def test_a_complete_pose_export_is_checked_and_named_then_refused(tmp_path):
+def test_a_complete_pose_export_is_read_as_a_pose_model(tmp_path):
     folder = pose_export(tmp_path)
-    result = CliRunner().invoke(cli, ["check", "--model", str(folder)])
-    assert result.exit_code == 1
-    [line] = result.output.splitlines()
-    assert line == (
-        f"Error: {folder}: pose model (PoseNet MobileNetV1 0.75, 257 px), 2 labels (Matheus, "
-        "Iara), checked and sound; tmbuild builds pages for image and audio models so far (the "
-        "pose page is not built yet)"
+    export = read_export(folder)
+    assert export.kind == "pose" and export.labels == ["Matheus", "Iara"]
+    assert export.summary() == (
+        "pose model (PoseNet MobileNetV1 0.75, 257 px), 2 labels (Matheus, Iara)"
     )
 
 

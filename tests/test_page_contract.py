@@ -21,15 +21,13 @@ from tmbuild.page.render import builtin_templates_dir
 pytestmark = pytest.mark.browser
 
 SAMPLES = ROOT / "examples" / "samples"
-# The default index.html with its status.html in place: a designer's copy holds every part.
-DEFAULT_INDEX = (
-    (builtin_templates_dir() / "index.html")
-    .read_text(encoding="utf-8")
-    .replace(
-        '{% include "status.html" %}',
-        (builtin_templates_dir() / "status.html").read_text(encoding="utf-8"),
+# The default index.html with what it includes in place: a designer's copy holds every part.
+DEFAULT_INDEX = (builtin_templates_dir() / "index.html").read_text(encoding="utf-8")
+for _included in ("status.html", "samples.html", "about.html"):
+    DEFAULT_INDEX = DEFAULT_INDEX.replace(
+        f'{{% include "{_included}" %}}',
+        (builtin_templates_dir() / _included).read_text(encoding="utf-8"),
     )
-)
 PARTS = [
     "tm-loading",
     "tm-load-error",

@@ -84,8 +84,8 @@ def build(
     if write:
         guard.check(config.output)  # before the work; write_site looks again before the swap
     export = load_export(config)
-    if export.kind == "audio":
-        log.info("Read %s: audio model, %d labels", export.location, len(export.labels))
+    if export.kind in ("audio", "pose"):
+        log.info("Read %s: %s model, %d labels", export.location, export.kind, len(export.labels))
     else:
         size = export.image_size
         log.info("Read %s: %d labels, %s px", export.location, len(export.labels), size)

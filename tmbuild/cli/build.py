@@ -167,6 +167,8 @@ def check(config_path, model_path, quantize, base_url, strict, verbose, quiet):
             labels += f", … {len(export.labels) - MAX_LABELS_SHOWN} more"
         if export.kind == "audio":
             found = "audio model, 43×232 spectrograms (1 s at 44.1 kHz)"
+        elif export.kind == "pose":
+            found = "pose model, PoseNet MobileNetV1 0.75 bundled, 257×257 frames"
         else:
             colour = "grayscale" if export.grayscale else "RGB"
             found = f"image model, {export.image_size}×{export.image_size} {colour}"

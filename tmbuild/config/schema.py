@@ -281,6 +281,21 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
+class PoseConfig:
+    """The pose page, for Teachable Machine pose models (docs: pose)."""
+
+    # Teachable Machine's drawKeypoints and drawSkeleton default to 0.5.
+    min_confidence: float = option(
+        0.5,
+        checks.number(0, 1),
+        "the skeleton shows keypoints and bones PoseNet is at least this sure of",
+        details="PoseNet scores each of its 17 keypoints from 0 to 1; a bone is drawn when both "
+        "its ends reach this score. The classification is not changed by it: the model reads "
+        "every keypoint.",
+    )
+
+
+@dataclass(frozen=True)
 class EmbedConfig:
     """How the classifier goes into pages of another site (docs: embedding)."""
 
@@ -348,6 +363,7 @@ class SiteConfig:
         ClassifierConfig, "what the page offers and how it reads the predictions"
     )
     audio: AudioConfig = section(AudioConfig, "the listening page, for audio models")
+    pose: PoseConfig = section(PoseConfig, "the pose page's skeleton, for pose models")
     runtime: RuntimeConfig = section(RuntimeConfig, "how the page runs the model")
     compress: CompressConfig = section(
         CompressConfig, ".gz and .br copies of text and weight files, for hosts that use them"

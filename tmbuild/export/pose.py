@@ -5,8 +5,8 @@ softmax over the labels. Its input is PoseNet's output on one frame, flattened: 
 resolution 257 and output stride 16, 17×17 positions × (17 heatmaps + 34 offsets) = 14,739
 numbers. metadata.json has `packageName: "@teachablemachine/pose"`, `labels`, and
 `modelSettings.posenet`, the PoseNet the head was trained on. tmbuild.export.read reads a pose
-export as strictly as an image one, with these checks; the pose page is not built yet, so a
-build stops after them with one line.
+export as strictly as an image one, with these checks; the build then bundles PoseNet with the
+head (tmbuild.model.pose_model) and writes the pose page.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class PoseExport:
     metadata_bytes: bytes
     labels: list[str]
     model_name: str
+    kind = "pose"
+    # The frame PoseNet reads, square and RGB: what the manifest and the page call image size.
+    image_size = POSENET["inputResolution"]
+    grayscale = False
 
     def summary(self) -> str:
         """What was found, in one line."""

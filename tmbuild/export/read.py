@@ -58,13 +58,13 @@ class ImageExport:
 
 
 # What a build takes: a checked model of a kind tmbuild makes pages for.
-Export = ImageExport | AudioExport
+Export = ImageExport | AudioExport | PoseExport
 
 
 def read_export(path: Path, label: str | None = None) -> Export:
     """Open a folder or .zip, find its model.json and check everything its kind of model needs.
 
-    Image and audio models are returned; a pose model is read and checked, then refused.
+    Image, audio and pose models are returned, each as its own kind of export.
     """
     label = label or str(path)
     if path.suffix.lower() in FOREIGN_MODEL_SUFFIXES and path.is_file():
@@ -91,14 +91,8 @@ def read_export(path: Path, label: str | None = None) -> Export:
             f"download the whole export ({HOW_TO_EXPORT}) and keep metadata.json beside model.json"
         )
     if kind is not None:
-        found = read_other_kind(
+        return read_other_kind(
             files, model_name, model_json, metadata_name, metadata, metadata_bytes, kind
-        )
-        if isinstance(found, AudioExport):
-            return found
-        raise ExportError(
-            f"{found.location}: {found.summary()}, checked and sound; tmbuild builds pages for "
-            "image and audio models so far (the pose page is not built yet)"
         )
     topology = _topology(files, model_name, model_json)
     labels = _labels(files, metadata_name, metadata)
@@ -177,8 +171,9 @@ def _refuse_other_kinds(files: ExportFiles, model_name: str, model: dict, kind: 
     shape = _input_shape(model.get("modelTopology"))
     if kind is None and shape is not None and len(shape) == 2:
         raise ExportError(
-            f"{where}: the model takes a flat vector of {shown(shape[1])} numbers (a pose "
-            "model?), not an image; tmbuild builds sites for image models only"
+            f"{where}: the model takes a flat vector of {shown(shape[1])} numbers, not an image, "
+            "and its metadata.json says no pose model (packageName @teachablemachine/pose); "
+            "export the model from Teachable Machine again"
         )
 
 

@@ -10,4 +10,5 @@
 - cache: the prepared model kept in the user cache between builds
 - posenet: PoseNet's graph model for pose sites, pinned, fetched once and verified
 - pose_plan: PoseNet, and a pose model's whole path, as a plan for the page's runners
+- pose_model: a pose model's folder, PoseNet and the head's weights under one plan
 """

@@ -27,6 +27,7 @@ from tmbuild import __version__
 from tmbuild.cache import cache_root, keep_under_limit, mark_used, write_entry
 from tmbuild.config.load import SiteConfig
 from tmbuild.export.read import Export
+from tmbuild.model.pose_model import prepare_pose_model
 from tmbuild.model.prepare import ModelFiles, prepare_model
 
 ENTRY_FORMAT = 1
@@ -39,9 +40,9 @@ def default_model_cache_dir() -> Path:
 
 
 def cached_model(export: Export, config: SiteConfig, directory: Path | None) -> ModelFiles:
-    """`prepare_model(export, config)`, or what it gave before for the same inputs."""
+    """`prepared(export, config)`, or what it gave before for the same inputs."""
     if directory is None:
-        return prepare_model(export, config)
+        return prepared(export, config)
     path = directory / "entries" / entry_key(export, config)
     try:
         model, warnings = _read_entry(path.read_bytes())
@@ -59,13 +60,20 @@ def cached_model(export: Export, config: SiteConfig, directory: Path | None) -> 
     recorder = _WarningRecorder()
     log.addHandler(recorder)
     try:
-        model = prepare_model(export, config)
+        model = prepared(export, config)
     finally:
         log.removeHandler(recorder)
     if recording:
         write_entry(path, _entry_bytes(model, recorder.messages))
         keep_under_limit(directory)
     return model
+
+
+def prepared(export: Export, config: SiteConfig) -> ModelFiles:
+    """The model folder: a pose model's holds PoseNet too (tmbuild.model.pose_model)."""
+    if export.kind == "pose":
+        return prepare_pose_model(export, config)
+    return prepare_model(export, config)
 
 
 def entry_key(export: Export, config: SiteConfig) -> str:

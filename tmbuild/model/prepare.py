@@ -9,6 +9,7 @@ when any byte of the model does, so all of it can be cached forever. For the pag
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -76,22 +77,11 @@ def prepare_model(export: Export, config: SiteConfig) -> ModelFiles:
     # Imported here: numpy takes ~50 ms to import, which a build whose model comes from the
     # cache (tmbuild.model.cache) never needs.
     from tmbuild.model.fold import fold_batch_norms
-    from tmbuild.model.weights import decode_weights, encode_weights, non_finite_weights
+    from tmbuild.model.weights import encode_weights
 
-    weights = []
-    for entries, data in export.weight_groups:
-        weights.extend(decode_weights(entries, data))
-    _check_finite(export, weights)
+    weights = export_weights(export)
     topology = export.model_json["modelTopology"]
-    quantize = config.model.quantize
-    if quantize == "auto":
-        # `tmbuild build --images` measures and chooses before the build (tmbuild.evaluate.choose);
-        # what reaches here has nothing measured.
-        log.warning(
-            "model.quantize: auto: no labelled images to measure int8 on (tmbuild build --images "
-            "DIR), so the weights are float16"
-        )
-        quantize = "float16"
+    quantize = resolved_quantize(config)
     if quantize == "int8" and config.runtime.model_runner != "plan":
         where = config.display_path(config.config_path) if config.config_path else "site.yaml"
         raise ExportError(
@@ -117,7 +107,65 @@ def prepare_model(export: Export, config: SiteConfig) -> ModelFiles:
     entries, shard_data = encode_weights(
         weights, quantize, config.model.shard_size, per_channel=per_channel
     )
-    if quantize == "float16":
+    folder = model_folder(export, config, topology, weights, entries, shard_data)
+    plan, no_plan_reason = _plan(export, topology, entries)
+    if config.runtime.model_runner == "tf-layers":
+        plan, no_plan_reason = None, "runtime.model_runner is tf-layers"
+    elif plan is None:
+        # Not an error, but a slower, larger page than usual: worth a line, and a report.
+        log.warning(
+            "%s: the page will load tf-layers (86 kB more, slower predictions) to run this "
+            "model: %s",
+            export.location,
+            no_plan_reason,
+        )
+    return dataclasses.replace(
+        folder,
+        plan=plan.as_json() if plan else None,
+        no_plan_reason=no_plan_reason,
+        quantize=quantize,
+    )
+
+
+def export_weights(export: Export) -> list[Weight]:
+    """The export's weights, decoded, once none is NaN or infinite."""
+    from tmbuild.model.weights import decode_weights
+
+    weights = []
+    for entries, data in export.weight_groups:
+        weights.extend(decode_weights(entries, data))
+    _check_finite(export, weights)
+    return weights
+
+
+def resolved_quantize(config: SiteConfig) -> str:
+    """model.quantize, with `auto` that nothing measured taken as float16."""
+    if config.model.quantize != "auto":
+        return config.model.quantize
+    # `tmbuild build --images` measures and chooses before the build (tmbuild.evaluate.choose);
+    # what reaches here has nothing measured.
+    log.warning(
+        "model.quantize: auto: no labelled images to measure int8 on (tmbuild build --images "
+        "DIR), so the weights are float16"
+    )
+    return "float16"
+
+
+def model_folder(
+    export: Export,
+    config: SiteConfig,
+    topology: dict,
+    weights: list[Weight],
+    entries: list[dict],
+    shard_data: list[bytes],
+) -> ModelFiles:
+    """The model directory of encoded weights: hashed shards, model.json and metadata.json.
+
+    `weights` are what was encoded, to refuse float16 that turned a weight into infinity.
+    """
+    from tmbuild.model.weights import decode_weights, non_finite_weights
+
+    if entries and any(e.get("quantization", {}).get("dtype") == "float16" for e in entries):
         quantised = decode_weights(entries, b"".join(shard_data))
         overflowed = set(non_finite_weights(quantised)) - set(non_finite_weights(weights))
         if overflowed:
@@ -143,17 +191,6 @@ def prepare_model(export: Export, config: SiteConfig) -> ModelFiles:
     digest = hashlib.sha256()
     for data in shard_data:
         digest.update(data)
-    plan, no_plan_reason = _plan(export, topology, entries)
-    if config.runtime.model_runner == "tf-layers":
-        plan, no_plan_reason = None, "runtime.model_runner is tf-layers"
-    elif plan is None:
-        # Not an error, but a slower, larger page than usual: worth a line, and a report.
-        log.warning(
-            "%s: the page will load tf-layers (86 kB more, slower predictions) to run this "
-            "model: %s",
-            export.location,
-            no_plan_reason,
-        )
     return ModelFiles(
         name=name,
         directory=directory,
@@ -162,9 +199,6 @@ def prepare_model(export: Export, config: SiteConfig) -> ModelFiles:
         shards=[f"{directory}/{shard}" for shard in shard_names],
         weights_sha256=digest.hexdigest(),
         files=files,
-        plan=plan.as_json() if plan else None,
-        no_plan_reason=no_plan_reason,
-        quantize=quantize,
     )
 
 

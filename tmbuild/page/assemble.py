@@ -18,8 +18,7 @@ from jinja2.utils import markupsafe
 from tmbuild import __version__
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import TmbuildError
-from tmbuild.export.audio import AudioExport
-from tmbuild.export.read import ImageExport
+from tmbuild.export.read import Export
 from tmbuild.hashes import hashed_name, sri
 from tmbuild.model.kernels import (
     KERNELS_FORMAT,
@@ -36,6 +35,8 @@ from tmbuild.page.render import PAGES, Renderer, TemplateError, is_template
 from tmbuild.page.tfjs import RuntimeFile, cdn_url
 
 LISTENING_PAGE = "listen.html"
+POSE_PAGE = "pose.html"
+PAGE_OF_KIND = {"audio": LISTENING_PAGE, "pose": POSE_PAGE}
 SAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 MAX_SAMPLES = 24
 
@@ -47,6 +48,8 @@ TEMPLATE_MESSAGES = {
     "default_title_many",
     "default_title_audio",
     "default_title_many_audio",
+    "default_title_pose",
+    "default_title_many_pose",
     "served_only",
     "served_only_how",
     "noscript",
@@ -104,7 +107,7 @@ INLINE_SCRIPT_HASHES = tuple(sorted(csp_hash(text) for text in INLINE_SCRIPTS.va
 
 def render_site(
     config: SiteConfig,
-    export: ImageExport | AudioExport,
+    export: Export,
     model: ModelFiles,
     runtime: list[RuntimeFile],
 ) -> dict[str, bytes]:
@@ -144,6 +147,7 @@ def render_site(
         },
         "classifier": config.classifier,
         "audio": config.audio,
+        "pose": config.pose,
         "samples": samples,
         "tmbuild_version": __version__,
         "inline_scripts": {name: markupsafe.Markup(text) for name, text in INLINE_SCRIPTS.items()},
@@ -203,6 +207,10 @@ def render_site(
             if audio
             else {}
         ),
+        # A pose model's skeleton (page-pose.js): what it leaves undrawn.
+        **(
+            {"pose": {"minConfidence": config.pose.min_confidence}} if export.kind == "pose" else {}
+        ),
         "runtime": runtime_urls,
         # offline: true: the service worker the build writes next to the page (tmbuild.page.offline)
         "offline": {"worker": base + "sw.js"} if config.offline else None,
@@ -213,8 +221,9 @@ def render_site(
         return files
     inputs = config.audio.inputs if audio else config.classifier.inputs
     for page in PAGES:
-        # An audio model's page is listen.html, so that a templates folder can hold both.
-        template = LISTENING_PAGE if audio and page == "index.html" else page
+        # An audio model's page is listen.html, a pose model's pose.html, so that a templates
+        # folder can hold all three.
+        template = PAGE_OF_KIND.get(export.kind, page) if page == "index.html" else page
         files[page] = renderer.render(template, context)
         where = _template_shown(renderer, template)
         html = files[page].decode("utf-8")

@@ -24,6 +24,7 @@ ELEMENTS = {
     "tm-microphone": "listening: start/stop the microphone (audio models)",
     "tm-spectrogram": "the sound being heard, live (audio models)",
     "tm-timeline": "the labels of an uploaded recording, window by window (audio models)",
+    "tm-skeleton": "the pose found, drawn over the video or the photo (pose models)",
     "tm-classifier": "an embedded classifier (embed: element), with the parts above for it",
 }
 # Each input of site.yaml (classifier.inputs, or audio.inputs for an audio model) and the

@@ -19,7 +19,7 @@ const REGISTERED = "tmbuild:embedded";
 
 // A <tm-classifier> holding any of these keeps its own parts.
 const PARTS = "tm-loading, tm-load-error, tm-backend, tm-error, tm-notice, tm-upload, " +
-  "tm-webcam, tm-preview, tm-result, tm-microphone, tm-spectrogram, tm-timeline";
+  "tm-webcam, tm-preview, tm-result, tm-microphone, tm-spectrogram, tm-timeline, tm-skeleton";
 
 function registry() {
   if (!window[REGISTRY]) window[REGISTRY] = new Map();
@@ -64,9 +64,14 @@ function defaultParts(config) {
   const inputs = audio ? config.audio.inputs : config.classifier.inputs;
   const offered = (input, tag) => (inputs.includes(input) ? [make(tag)] : []);
   // An audio model's classifier listens: the microphone, recordings, and what it hears.
+  // A pose model's draws the skeleton over the webcam's video and the photo.
+  const pose = config.model.kind === "pose";
   const parts = audio
     ? [offered("microphone", "tm-microphone"), offered("upload", "tm-upload"),
       [make("tm-spectrogram"), make("tm-result"), make("tm-timeline")]]
+    : pose ? [offered("upload", "tm-upload"), [],
+      [make("tm-skeleton", {}, ...offered("webcam", "tm-webcam"), make("tm-preview")),
+        make("tm-result")]]
     : [offered("upload", "tm-upload"), offered("webcam", "tm-webcam"),
       [make("tm-preview"), make("tm-result")]];
   return [

@@ -11,6 +11,7 @@
  *   <tm-classifier>  an embedded classifier (tmbuild.js): the elements above, for it alone
  *   <tm-microphone>  start/stop listening (audio)        <tm-spectrogram>  the sound, live
  *   <tm-timeline>    a recording's labels, window by window (audio)
+ *   <tm-skeleton>    the pose found, over the video or the photo (pose)
  *   [data-tm-sample="URL"]  any element: click to classify that image
  *
  * On a built page, the engine (engine.js) makes the page's classifier as window.tmbuild; this
@@ -22,6 +23,7 @@ import { TmBackend, TmLoadError, TmLoading } from "./page-status.js";
 import { TmPreview, TmUpload, TmWebcam } from "./page-inputs.js";
 import { TmResult } from "./page-result.js";
 import { TmMicrophone, TmSpectrogram, TmTimeline } from "./page-audio.js";
+import { TmSkeleton } from "./page-pose.js";
 import { TmOffline, registerWorker } from "./page-offline.js";
 import { TmClassifier, embed } from "./page-embed.js";
 import { wireScope } from "./page-wire.js";
@@ -36,6 +38,7 @@ const ELEMENTS = {
   "tm-error": TmError, "tm-notice": TmNotice, "tm-upload": TmUpload, "tm-webcam": TmWebcam,
   "tm-preview": TmPreview, "tm-result": TmResult, "tm-offline": TmOffline,
   "tm-microphone": TmMicrophone, "tm-spectrogram": TmSpectrogram, "tm-timeline": TmTimeline,
+  "tm-skeleton": TmSkeleton,
 };
 
 // Defined first: the handlers below may show a message in them at once.

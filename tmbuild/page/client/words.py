@@ -54,7 +54,7 @@ def default_title(labels: list[str], lang: str, texts: dict[str, str], kind: str
     results; a model of many or long labels gets "An image classifier". An audio model's
     background noise is no word it listens for, so it is left out of its title.
     """
-    suffix = "_audio" if kind == "audio" else ""
+    suffix = f"_{kind}" if kind in ("audio", "pose") else ""
     counts = TITLE_LABELS
     if kind == "audio":  # one word and the background is a classifier of one word
         labels = [label for label in labels if label != BACKGROUND_NOISE]
