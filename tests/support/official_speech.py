@@ -11,7 +11,7 @@ by sha256 on every use); none of it is copied into the repository.
 `official_recognizer()` loads an export in that page in a fresh Chromium whose microphone plays
 a WAV file, and offers `recognize(spectrograms)` (the network on given frames: the reference for
 probabilities) and `listen(seconds, overlap_factor)` (the live path, every callback with the
-frames it was given). `official_listen()` and `official_recognize()` do one of each.
+frames it was given): tests/test_audio_parity.py holds it to account and uses both.
 
 How speech-commands 0.5.4 turns sound into scores (read from its dist/ and checked here):
 
@@ -243,28 +243,3 @@ def official_recognizer(
             assert problems == [], problems
             yield OfficialRecognizer(page, info)
             assert problems == [], problems
-
-
-def official_listen(
-    export: Path,
-    clip: Path,
-    seconds: float,
-    overlap_factor: float = 0.5,
-    constraints: dict | None = None,
-    backend: str | None = None,
-) -> list[dict]:
-    """Listen to `clip` on the fake microphone: per callback, its scores and raw frames."""
-    with official_recognizer(export, clip, backend) as recognizer:
-        listened = recognizer.listen(seconds, overlap_factor, constraints)
-    return [{"scores": c.scores, "frames": c.frames, "ms": c.ms} for c in listened.callbacks]
-
-
-def official_recognize(
-    export: Path,
-    spectrograms: Sequence[np.ndarray],
-    normalized: bool = False,
-    backend: str | None = None,
-) -> list[list[float]]:
-    """The recognizer's scores for each raw [FRAMES, BINS] spectrogram (no microphone used)."""
-    with official_recognizer(export, None, backend) as recognizer:
-        return recognizer.recognize(spectrograms, normalized)
