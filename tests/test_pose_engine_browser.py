@@ -12,7 +12,6 @@ both of its runners, on the same PoseNet, head and photos of people.
 from __future__ import annotations
 
 import base64
-import json
 import math
 import shutil
 import struct
@@ -27,8 +26,8 @@ from support.official_pose import estimate_all
 from support.pose_export import read_png, write_pose_export
 from test_posenet_plan import real_posenet
 
-from tmbuild.model.kernels import kernels_binary
-from tmbuild.model.pose_plan import pose_plan, posenet_plan
+from tmbuild.build import build
+from tmbuild.config.load import load_config
 from tmbuild.page.tfjs import TFJS_VERSION, runtime_files
 
 pytestmark = pytest.mark.browser
@@ -306,10 +305,10 @@ def test_the_frame_is_posenets_padded_square_resized_as_tensorflow_js_1_3_1(tmp_
 
 # --- parity with @teachablemachine/pose 0.8.6 -----------------------------------------------
 
-ENGINE = """async ({ config, cases }) => {
-  const { Classifier } = await import("/engine.js");
-  const classifier = new Classifier(config);
-  const info = await classifier.start();
+# On the built page: its own classifier (window.tmbuild), as the page's inputs call it.
+ENGINE = """async (cases) => {
+  const classifier = window.tmbuild;
+  const info = await classifier.ready;
   const results = [];
   for (const [name, flipped] of cases) {
     const image = new Image();
@@ -317,7 +316,7 @@ ENGINE = """async ({ config, cases }) => {
     await image.decode();
     const result = await classifier.predict(image, { flipped });
     const byLabel = Object.fromEntries(result.predictions.map((p) => [p.label, p.probability]));
-    results.push({ probabilities: config.model.labels.map((label) => byLabel[label]),
+    results.push({ probabilities: info.labels.map((label) => byLabel[label]),
       top: result.top.label, pose: result.pose });
   }
   return { info: { runner: info.runner, backend: info.backend, warmupMs: info.warmupMs },
@@ -371,60 +370,28 @@ def photo_cases(photos: list[Path], folder: Path) -> list[tuple[str, bool]]:
     return cases
 
 
-def engine_site(folder: Path, export: Path, photos: Path, runner: str) -> tuple[Path, dict]:
-    """A harness page for engine.js: the pose plan, PoseNet's weights then the head's."""
-    files = real_posenet()
-    model = json.loads((export / "model.json").read_text())
-    metadata = json.loads((export / "metadata.json").read_text())
-    plan, reason = pose_plan(
-        posenet_plan(files.model_json),
-        model["modelTopology"],
-        model["weightsManifest"][0]["weights"],
-    )
-    assert reason == "", reason
-    _site(folder)
-    weights = files.weights + (export / "weights.bin").read_bytes()
-    (folder / "weights.bin").write_bytes(weights)
-    shutil.copytree(photos, folder / "images", dirs_exist_ok=True)
-    config = {
-        "version": "test",
-        "formats": {},
-        "model": {
-            "url": "",
-            "plan": plan.as_json(),
-            "shards": ["/weights.bin"],
-            "weightBytes": len(weights),
-            "kind": "pose",
-            "labels": metadata["labels"],
-            "bytes": len(weights),
-        },
-        "classifier": {
-            "inputs": [],
-            "threshold": 0.5,
-            "minGap": 0,
-            "topK": 3,
-            "backend": "wasm" if runner == "kernels" else "cpu",
-            "mirrorWebcam": True,
-            "maxFps": 0,
-        },
-        "runtime": {
-            "scripts": [{"role": role, "url": f"/tf-{role}.js"} for role in ("core", "cpu")],
-            "wasm": {},
-            "kernels": base64.b64encode(kernels_binary()).decode() if runner == "kernels" else None,
-        },
-        "offline": None,
-    }
-    return folder, config
+def built_site(folder: Path, export: Path, photos: Path, backend: str) -> Path:
+    """A pose site built from `export` as a user builds one, the photos copied beside it."""
+    folder.mkdir(parents=True)
+    site_yaml = folder / "site.yaml"
+    site_yaml.write_text(f"model:\n  path: {export}\nclassifier:\n  backend: {backend}\n")
+    config, _ = load_config(site_yaml, {"output": folder / "dist"})
+    build(config)
+    shutil.copytree(photos, folder / "dist" / "images")
+    return folder / "dist"
 
 
 def engine_estimates(tmp_path: Path, export: Path, photos: Path, cases, runner: str) -> dict:
-    site, config = engine_site(tmp_path / f"engine-{runner}", export, photos, runner)
+    """The built page's answers: `auto` runs on tmbuild's kernels, `cpu` on TensorFlow.js."""
+    backend = "auto" if runner == "kernels" else "cpu"
+    site = built_site(tmp_path / f"site-{runner}", export, photos, backend)
     with serve_site(site) as url, chromium() as context:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(url + "/")
-        result = page.evaluate(ENGINE, {"config": config, "cases": cases})
+        result = page.evaluate(ENGINE, cases)
         assert errors == []
     assert result["info"]["runner"] == runner
     return result
