@@ -13,6 +13,7 @@ probabilities move with the picture instead of sitting at 0 and 1.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -152,6 +153,12 @@ def head_probabilities(weights: dict[str, np.ndarray], features: np.ndarray) -> 
     logits = hidden @ weights["dense_Dense2/kernel"].astype(np.float64)
     exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def page_config(html: str) -> dict:
+    """The tmbuild-config JSON a built page carries."""
+    found = re.search(r'id="tmbuild-config">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))
 
 
 def read_png(path: Path) -> np.ndarray:

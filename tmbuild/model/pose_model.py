@@ -3,11 +3,12 @@
 A pose export holds only the head (Dense 14,739 → 100 → labels); the page needs PoseNet too.
 The build takes the pinned PoseNet (tmbuild.model.posenet), translates it and the head into one
 plan (tmbuild.model.pose_plan) and writes one weights manifest: PoseNet's weights, named
-`posenet/...`, then the head's. They are quantised together, as any model's are: `float16` and
-`uint8` as TensorFlow.js stores them, `int8` per output channel on every convolution and dense
-kernel of the plan (tmbuild.model.int8). PoseNet's batch norms were folded by Google's converter
-long ago, so int8 has no batch-norm statistics to correct its biases with; the figures it
-measures are in docs/pose.md.
+`posenet/...`, then the head's. They are quantised together: `float16` as TensorFlow.js stores
+it, `int8` per output channel on every convolution and dense kernel of the plan
+(tmbuild.model.int8). PoseNet's batch norms
+were folded by Google's converter long ago, so int8 has no batch-norm statistics to correct its
+biases with. `uint8`, one scale per tensor, is refused: on a photo it moved keypoints by up to
+198 px of 257 and changed every top label (docs/pose.md has the figures).
 
 The page always runs the plan, on tmbuild's kernels or on TensorFlow.js's ops: `runtime.
 model_runner: tf-layers` has no layers model to load (PoseNet is a graph model) and is refused.
@@ -34,12 +35,18 @@ def prepare_pose_model(export: PoseExport, config: SiteConfig) -> ModelFiles:
     from tmbuild.model.int8 import per_channel_kernels
     from tmbuild.model.weights import Weight, decode_weights, encode_weights
 
+    where = config.display_path(config.config_path) if config.config_path else "site.yaml"
     if config.runtime.model_runner == "tf-layers":
-        where = config.display_path(config.config_path) if config.config_path else "site.yaml"
         raise ExportError(
             f"{where}: runtime.model_runner: tf-layers cannot run a pose model (PoseNet is no "
             "layers model); leave model_runner at plan, which runs on TensorFlow.js where "
             "tmbuild's kernels cannot"
+        )
+    if config.model.quantize == "uint8":
+        # Measured on a photo: keypoints moved by up to 198 px of 257 and no top label held.
+        raise ExportError(
+            f"{where}: model.quantize: uint8 (one scale per tensor) wrecks PoseNet's keypoints "
+            "and labels; use int8, as small and one scale per channel, or float16"
         )
     head = export_weights(export)
     posenet = posenet_files()
