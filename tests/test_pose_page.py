@@ -228,3 +228,17 @@ def test_an_embedded_pose_classifier_gets_the_skeleton(tmp_path, clip):
         page.click("tm-classifier tm-webcam button.tm-webcam-toggle")
         page.wait_for_selector("tm-classifier tm-skeleton[keypoints]", timeout=60_000)
         assert page.text_content("tm-classifier tm-result .verdict")
+
+
+def test_a_single_file_pose_page_draws_a_photos_skeleton_from_disk(tmp_path):
+    if not PHOTO.is_file():
+        pytest.skip(f"the photo {PHOTO} is absent")
+    out = _site(tmp_path, single_file=True)
+    [page_file] = out.glob("*.html")
+    with chromium() as context:
+        page = context.new_page()
+        page.goto(page_file.as_uri())
+        assert page.evaluate("window.tmbuild.ready")["kind"] == "pose"
+        page.set_input_files("tm-upload input[type=file]", str(PHOTO))
+        page.wait_for_selector("tm-skeleton[keypoints]")
+        assert page.evaluate(SKELETON)["drawn"] >= 3
