@@ -69,29 +69,39 @@ export function poseFrame(source, size, flipped) {
   const padding = paddingFor(width, height);
   const rows = resizeAxis(size, height + padding.top + padding.bottom);
   const columns = resizeAxis(size, width + padding.left + padding.right);
-  // Each padded column's source column (mirrored when flipped), or -1 in the padding.
-  const sourceColumn = (padded) => {
+  // Each padded column's byte offset in a source row (mirrored when flipped), and each padded
+  // row's first byte, or -1 in the padding (black).
+  const columnAt = (padded) => {
     const x = padded - padding.left;
     if (x < 0 || x >= width) return -1;
-    return flipped ? width - 1 - x : x;
+    return 4 * (flipped ? width - 1 - x : x);
   };
-  const left = Int32Array.from(columns.low, sourceColumn);
-  const right = Int32Array.from(columns.high, sourceColumn);
+  const rowAt = (padded) => {
+    const y = padded - padding.top;
+    return y < 0 || y >= height ? -1 : 4 * width * y;
+  };
+  const left = Int32Array.from(columns.low, columnAt);
+  const right = Int32Array.from(columns.high, columnAt);
   const pixels = new Float32Array(size * size * 3);
-  const value = (row, column, channel) => (row < 0 || column < 0 ? 0
-    : rgba[(row * width + column) * 4 + channel]);
-  for (let y = 0; y < size; y++) {
-    const top = rows.low[y] - padding.top < height ? rows.low[y] - padding.top : -1;
-    const bottom = rows.high[y] - padding.top < height ? rows.high[y] - padding.top : -1;
+  const at = (row, column) => (row < 0 || column < 0 ? -1 : row + column);
+  for (let y = 0, out = 0; y < size; y++) {
+    const top = rowAt(rows.low[y]);
+    const bottom = rowAt(rows.high[y]);
     const down = rows.weight[y];
-    for (let x = 0; x < size; x++) {
+    for (let x = 0; x < size; x++, out += 3) {
       const across = columns.weight[x];
-      for (let c = 0; c < 3; c++) {
-        const topLeft = value(top, left[x], c);
-        const bottomLeft = value(bottom, left[x], c);
-        const upper = topLeft + (value(top, right[x], c) - topLeft) * across;
-        const lower = bottomLeft + (value(bottom, right[x], c) - bottomLeft) * across;
-        pixels[(y * size + x) * 3 + c] = upper + (lower - upper) * down;
+      const a = at(top, left[x]);
+      const b = at(top, right[x]);
+      const c = at(bottom, left[x]);
+      const d = at(bottom, right[x]);
+      for (let channel = 0; channel < 3; channel++) {
+        const topLeft = a < 0 ? 0 : rgba[a + channel];
+        const topRight = b < 0 ? 0 : rgba[b + channel];
+        const bottomLeft = c < 0 ? 0 : rgba[c + channel];
+        const bottomRight = d < 0 ? 0 : rgba[d + channel];
+        const upper = topLeft + (topRight - topLeft) * across;
+        const lower = bottomLeft + (bottomRight - bottomLeft) * across;
+        pixels[out + channel] = upper + (lower - upper) * down;
       }
     }
   }
