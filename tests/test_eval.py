@@ -58,10 +58,13 @@ def _held_out(images: Path, target: Path, per_label: int | None = None) -> dict[
     return folders
 
 
-def _classify_independently(site: Path, images: Path, labels: list[str]) -> dict[str, dict]:
-    """Each image of `images` through the page of `site`, loaded over HTTP: name -> result."""
+def _classify_independently(
+    context, site: Path, images: Path, labels: list[str]
+) -> dict[str, dict]:
+    """Each image of `images` through the page of `site`, loaded over HTTP in a new tab of the
+    Chromium `context`: name -> result."""
     results = {}
-    with official_tm.serve(site, {"/images/": images}) as url, chromium() as context:
+    with official_tm.serve(site, {"/images/": images}) as url:
         page = context.new_page()
         page.goto(url + "/")
         ready = page.evaluate("window.tmbuild.ready")
@@ -74,6 +77,7 @@ def _classify_independently(site: Path, images: Path, labels: list[str]) -> dict
                 "probabilities": [by_label[label] for label in labels],
                 "status": result["status"],
             }
+        page.close()
     return results
 
 
@@ -117,7 +121,10 @@ def test_eval_matches_an_independent_count(tmp_path, monkeypatch, name):
     build(config)
 
     # The same images, independently: served over HTTP, classified one by one, counted here.
-    independent = _classify_independently(config.output, images, labels)
+    # The report opens in the same Chromium, in a tab of its own.
+    with chromium() as context:
+        independent = _classify_independently(context, config.output, images, labels)
+        _check_html_report(context, tmp_path / "report" / "eval.html", labels)
     predicted = {p["image"]: p for p in report["predictions"]}
     by_folder = {folder: label for label, folder in folders.items()}
     assert sorted(predicted) == sorted(
@@ -176,41 +183,38 @@ def test_eval_matches_an_independent_count(tmp_path, monkeypatch, name):
         f"{result.stdout.splitlines()[0]}"
     )
 
-    _check_html_report(tmp_path / "report" / "eval.html", labels)
 
-
-def _check_html_report(path: Path, labels: list[str]) -> None:
+def _check_html_report(context, path: Path, labels: list[str]) -> None:
     """The report opens offline in Chromium, asks for nothing else, and draws its charts."""
-    with chromium() as context:
-        page = context.new_page()
-        requests = []
-        page.on("request", lambda request: requests.append(request.url))
-        problems = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.goto(path.as_uri())
-        assert requests == [path.as_uri()] and problems == []
-        assert page.locator("script").count() == 0
-        charts = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll("svg")]
-          .map((svg) => [svg.id, { width: svg.getBoundingClientRect().width,
-            rects: svg.querySelectorAll("rect").length,
-            points: [...svg.querySelectorAll("polyline")].map(
-              (line) => line.getAttribute("points").split(" ").length) }]))""")
-        assert sorted(charts) == ["class-chart", "confusion-chart", "threshold-chart"]
-        assert all(chart["width"] > 300 for chart in charts.values())
-        assert charts["confusion-chart"]["rects"] == len(labels) ** 2
-        assert charts["class-chart"]["rects"] == 3 * len(labels)
-        assert charts["threshold-chart"]["points"][0] == 101  # automation at every threshold
-        accuracy = page.text_content("#accuracy .value")
-        assert accuracy.endswith("%")
-        # Thumbnails of the most confident mistakes and the least confident right answers:
-        # small JPEGs inside the file, decoded by the browser, asking for nothing.
-        thumbnails = page.evaluate("""() => [...document.querySelectorAll("img.thumb")].map(
-          (img) => ({ src: img.src.slice(0, 23), width: img.naturalWidth,
-            height: img.naturalHeight, row: img.closest("table").id }))""")
-        assert {t["row"] for t in thumbnails} <= {"mistakes", "least-sure"}
-        assert any(t["row"] == "least-sure" for t in thumbnails)
-        assert all(t["src"] == "data:image/jpeg;base64," for t in thumbnails)
-        assert all(0 < max(t["width"], t["height"]) <= 96 for t in thumbnails)
+    page = context.new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(path.as_uri())
+    assert requests == [path.as_uri()] and problems == []
+    assert page.locator("script").count() == 0
+    charts = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll("svg")]
+      .map((svg) => [svg.id, { width: svg.getBoundingClientRect().width,
+        rects: svg.querySelectorAll("rect").length,
+        points: [...svg.querySelectorAll("polyline")].map(
+          (line) => line.getAttribute("points").split(" ").length) }]))""")
+    assert sorted(charts) == ["class-chart", "confusion-chart", "threshold-chart"]
+    assert all(chart["width"] > 300 for chart in charts.values())
+    assert charts["confusion-chart"]["rects"] == len(labels) ** 2
+    assert charts["class-chart"]["rects"] == 3 * len(labels)
+    assert charts["threshold-chart"]["points"][0] == 101  # automation at every threshold
+    accuracy = page.text_content("#accuracy .value")
+    assert accuracy.endswith("%")
+    # Thumbnails of the most confident mistakes and the least confident right answers:
+    # small JPEGs inside the file, decoded by the browser, asking for nothing.
+    thumbnails = page.evaluate("""() => [...document.querySelectorAll("img.thumb")].map(
+      (img) => ({ src: img.src.slice(0, 23), width: img.naturalWidth,
+        height: img.naturalHeight, row: img.closest("table").id }))""")
+    assert {t["row"] for t in thumbnails} <= {"mistakes", "least-sure"}
+    assert any(t["row"] == "least-sure" for t in thumbnails)
+    assert all(t["src"] == "data:image/jpeg;base64," for t in thumbnails)
+    assert all(0 < max(t["width"], t["height"]) <= 96 for t in thumbnails)
 
 
 @pytest.mark.browser
@@ -249,7 +253,8 @@ def test_compare_quantized_and_robustness_on_a_subset(tmp_path, monkeypatch):
     )
     build(config)
     labels = report["model"]["labels"]
-    half = _classify_independently(config.output, subset, labels)
+    with chromium() as context:
+        half = _classify_independently(context, config.output, subset, labels)
     float_top = {p["image"]: p["predicted"] for p in report["predictions"]}
     half_top = {
         name: labels[max(range(len(labels)), key=r["probabilities"].__getitem__)]
