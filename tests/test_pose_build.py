@@ -187,3 +187,18 @@ def test_check_and_diff_name_a_pose_model(tmp_path, monkeypatch, export, posenet
     diff = CliRunner().invoke(cli, ["diff", "old", "new", "--exit-zero"])
     assert diff.exit_code == 0, diff.output
     assert re.search(r"quantisation\s+none → int8", diff.output)
+
+
+def test_a_retrained_model_reuses_posenets_shards(tmp_path, monkeypatch, export, posenet):
+    retrained = write_pose_export(tmp_path / "retrained", LABELS, seed=2)
+    assert _build(tmp_path, monkeypatch, export, output="one").exit_code == 0
+    assert _build(tmp_path, monkeypatch, retrained, output="two").exit_code == 0
+    shards = []
+    for output in ("one", "two"):
+        config = page_config((tmp_path / output / "index.html").read_text(encoding="utf-8"))
+        shards.append(config["model"]["shards"])
+    # PoseNet's shards first, in a folder of their own and unchanged; the head's are new.
+    posenet_shards = [url for url in shards[0] if url.startswith("/models/posenet/")]
+    assert posenet_shards and shards[1][: len(posenet_shards)] == posenet_shards
+    assert set(shards[0]) - set(posenet_shards) != set(shards[1]) - set(posenet_shards)
+    assert all((tmp_path / "two" / url.lstrip("/")).is_file() for url in shards[1])

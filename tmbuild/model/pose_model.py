@@ -1,17 +1,20 @@
 """A pose model's folder: PoseNet and Teachable Machine's head as one plan, one set of weights.
 
-A pose export holds only the head (Dense 14,739 → 100 → labels); the page needs PoseNet too.
-The build takes the pinned PoseNet (tmbuild.model.posenet), translates it and the head into one
-plan (tmbuild.model.pose_plan) and writes one weights manifest: PoseNet's weights, named
-`posenet/...`, then the head's. They are quantised together: `float16` as TensorFlow.js stores
-it, `int8` per output channel on every convolution and dense kernel of the plan
-(tmbuild.model.int8). PoseNet's batch norms
-were folded by Google's converter long ago, so int8 has no batch-norm statistics to correct its
-biases with. `uint8`, one scale per tensor, is refused: on a photo it moved keypoints by up to
-198 px of 257 and changed every top label (docs/pose.md has the figures).
+A pose export holds only the head (Dense 14,739 → 100 → labels); the page needs PoseNet too. The
+build takes the pinned PoseNet (tmbuild.model.posenet), translates it and the head into one plan
+(tmbuild.model.pose_plan) and writes one weights manifest: PoseNet's weights, named
+`posenet/...`, then the head's. PoseNet's shards are written to `models/posenet/`, named by
+their content, and the head's to the model's own folder: a retrained model changes only the
+head's, so a returning visitor downloads PoseNet once. Both are quantised alike: `float16` as
+TensorFlow.js stores it, `int8` per output channel on every convolution and dense kernel of the
+plan (tmbuild.model.int8). PoseNet's batch norms were folded by Google's converter long ago, so
+int8 has no batch-norm statistics to correct its biases with. `uint8`, one scale per tensor, is
+refused: on a photo it moved keypoints by up to 198 px of 257 and changed every top label
+(docs/pose.md has the figures).
 
-The page always runs the plan, on tmbuild's kernels or on TensorFlow.js's ops: `runtime.
-model_runner: tf-layers` has no layers model to load (PoseNet is a graph model) and is refused.
+The page always runs the plan, on tmbuild's kernels or on TensorFlow.js's ops:
+`runtime.model_runner: tf-layers` has no layers model to load (PoseNet is a graph model) and is
+refused.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ import logging
 from tmbuild.config.load import SiteConfig
 from tmbuild.errors import ExportError
 from tmbuild.export.pose import PoseExport
+from tmbuild.hashes import hashed_name
 from tmbuild.model.plan import Unsupported, check_plan
 from tmbuild.model.pose_plan import WEIGHT_PREFIX, pose_plan, posenet_plan
 from tmbuild.model.posenet import posenet_files
 from tmbuild.model.prepare import ModelFiles, export_weights, model_folder, resolved_quantize
 
 log = logging.getLogger("tmbuild")
+
+# Where a site keeps PoseNet's shards, named by their content, whatever model reads them.
+POSENET_FOLDER = "models/posenet"
 
 
 def prepare_pose_model(export: PoseExport, config: SiteConfig) -> ModelFiles:
@@ -66,11 +73,25 @@ def prepare_pose_model(export: PoseExport, config: SiteConfig) -> ModelFiles:
     plan = _whole_plan(export, network, topology, float_entries)
     quantize = resolved_quantize(config)
     per_channel = per_channel_kernels(plan.as_json()) if quantize == "int8" else {}
-    entries, shard_data = encode_weights(
-        weights, quantize, config.model.shard_size, per_channel=per_channel
-    )
+    # PoseNet's shards apart from the head's, in a folder of their own: a retrained model, or
+    # another pose model of the same site, reuses what a visitor has already downloaded.
+    count = len(network.weights)
+    entries, shard_data, leading = [], [], {}
+    for part in (weights[:count], weights[count:]):
+        part_entries, part_data = encode_weights(
+            part, quantize, config.model.shard_size, per_channel=per_channel
+        )
+        entries += part_entries
+        if not leading:
+            total = len(part_data)
+            leading = {
+                f"{POSENET_FOLDER}/{hashed_name(f'posenet-shard{i}of{total}.bin', data)}": data
+                for i, data in enumerate(part_data, start=1)
+            }
+        else:
+            shard_data = part_data
     plan = _whole_plan(export, network, topology, entries)
-    folder = model_folder(export, config, topology, weights, entries, shard_data)
+    folder = model_folder(export, config, topology, weights, entries, shard_data, leading)
     log.info(
         "%s: PoseNet (%d weights) and the head in one plan of %d steps",
         export.location,

@@ -158,15 +158,20 @@ def model_folder(
     weights: list[Weight],
     entries: list[dict],
     shard_data: list[bytes],
+    leading: dict[str, bytes] | None = None,
 ) -> ModelFiles:
     """The model directory of encoded weights: hashed shards, model.json and metadata.json.
 
     `weights` are what was encoded, to refuse float16 that turned a weight into infinity.
+    `leading`: shards kept elsewhere in the site (by path) whose bytes come first in the
+    manifest, before `shard_data`; a pose model's PoseNet, shared by every version of it.
     """
     from tmbuild.model.weights import decode_weights, non_finite_weights
 
+    leading = leading or {}
+    every = [*leading.values(), *shard_data]
     if entries and any(e.get("quantization", {}).get("dtype") == "float16" for e in entries):
-        quantised = decode_weights(entries, b"".join(shard_data))
+        quantised = decode_weights(entries, b"".join(every))
         overflowed = set(non_finite_weights(quantised)) - set(non_finite_weights(weights))
         if overflowed:
             raise ExportError(
@@ -178,7 +183,9 @@ def model_folder(
         hashed_name(f"group1-shard{index}of{count}.bin", data)
         for index, data in enumerate(shard_data, start=1)
     ]
-    model_json = _rewritten_model_json(export.model_json, topology, entries, shard_names)
+    # The model folder is three deep (models/<name>/<version>-<hash>): the others' paths from it.
+    paths = [f"../../../{path}" for path in leading] + shard_names
+    model_json = _rewritten_model_json(export.model_json, topology, entries, paths)
     name = model_slug(config, export)
     version = config.model.version
     directory_hash = hashlib.sha256(model_json + b"\0" + export.metadata_bytes).hexdigest()
@@ -186,17 +193,18 @@ def model_folder(
 
     files = {f"{directory}/model.json": model_json}
     files[f"{directory}/metadata.json"] = export.metadata_bytes
+    files.update(leading)
     for shard_name, data in zip(shard_names, shard_data, strict=True):
         files[f"{directory}/{shard_name}"] = data
     digest = hashlib.sha256()
-    for data in shard_data:
+    for data in every:
         digest.update(data)
     return ModelFiles(
         name=name,
         directory=directory,
         model_json_path=f"{directory}/model.json",
         metadata_path=f"{directory}/metadata.json",
-        shards=[f"{directory}/{shard}" for shard in shard_names],
+        shards=[*leading, *(f"{directory}/{shard}" for shard in shard_names)],
         weights_sha256=digest.hexdigest(),
         files=files,
     )

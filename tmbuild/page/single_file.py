@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from posixpath import dirname
+from posixpath import dirname, normpath
 
 from tmbuild.hosts.policy import CONTENT_TYPES
 from tmbuild.model.prepare import ModelFiles
@@ -98,7 +98,8 @@ def _model(model: ModelFiles) -> dict:
     specs, weights = [], b""
     for group in model_json["weightsManifest"]:
         specs.extend(group["weights"])
-        weights += b"".join(model.files[f"{folder}/{path}"] for path in group["paths"])
+        # normpath: a pose model's PoseNet shards sit in a folder of their own.
+        weights += b"".join(model.files[normpath(f"{folder}/{path}")] for path in group["paths"])
     embedded = {"weightData": base64.b64encode(weights).decode("ascii")}
     if model.plan is None:
         embedded.update(modelTopology=model_json["modelTopology"], weightSpecs=specs)
