@@ -126,17 +126,18 @@ def test_the_webcam_gets_labels_and_a_skeleton_drawn_over_the_video(site, clip):
             photo = page.evaluate("window.seen.find((s) => s.source === 'image').pose")
     assert info["kind"] == "pose" and info["labels"] == list(LABELS)
     assert sorted(labels) == sorted(LABELS) and verdict
-    # The astronaut's face: PoseNet is sure of the nose and the eyes.
     pose = poses[-1]
     assert [k["part"] for k in pose["keypoints"][:3]] == ["nose", "leftEye", "rightEye"]
     sure = [k for k in pose["keypoints"] if k["score"] >= 0.5]
-    assert {"nose", "leftEye", "rightEye"} <= {k["part"] for k in sure}
+    assert len(sure) >= 3
     assert drawn["drawn"] == len(sure) and drawn["aqua"] > 50 * len(sure)
     width, height, *video = drawn["video"]
     # A canvas of the video's own size, over the (mirrored) video.
     assert (drawn["width"], drawn["height"]) == (width, height) and not drawn["hidden"]
     assert _over(drawn["canvas"], video) and mirrored
     if photo:
+        # The astronaut's face: PoseNet is sure of the nose and the eyes.
+        assert {"nose", "leftEye", "rightEye"} <= {k["part"] for k in sure}
         # photo_clip puts the 512 px photo at 480 px in the middle of 640×480; mirrored, the
         # nose is where the photo's nose is, seen in a mirror.
         [nose] = [k["position"] for k in pose["keypoints"] if k["part"] == "nose"]
