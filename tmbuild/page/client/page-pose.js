@@ -111,7 +111,11 @@ export class TmSkeleton extends TmElement {
     const style = getComputedStyle(this);
     const keypoint = style.getPropertyValue("--tm-keypoint").trim() || COLOUR;
     const bone = style.getPropertyValue("--tm-bone").trim() || COLOUR;
-    context.lineWidth = LINE_WIDTH;
+    // Teachable Machine's sizes are in pixels of its small preview canvas: on a larger picture
+    // shown smaller, they are kept at that size on the screen.
+    const shownWidth = where.shown ? where.shown.getBoundingClientRect().width : 0;
+    const scale = shownWidth > 0 ? Math.max(1, width / shownWidth) : 1;
+    context.lineWidth = LINE_WIDTH * scale;
     context.strokeStyle = bone;
     for (const [a, b] of this.drawn.bones) {
       context.beginPath();
@@ -123,7 +127,7 @@ export class TmSkeleton extends TmElement {
     context.strokeStyle = keypoint;
     for (const point of this.drawn.keypoints) {
       context.beginPath();
-      context.arc(point.position.x, point.position.y, KEYPOINT_SIZE, 0, 2 * Math.PI);
+      context.arc(point.position.x, point.position.y, KEYPOINT_SIZE * scale, 0, 2 * Math.PI);
       context.fill();
       context.stroke();
     }
