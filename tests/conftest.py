@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,13 @@ IMAGE_EXPORTS = {
     "mask2-ko-twoexports": FIXTURES / "mask2-ko-twoexports" / "export",
 }
 EXAMPLE_EXPORT = ROOT / "examples" / "shapes"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Close the Chromiums tests/support/browser.py kept running, and their Playwright."""
+    browser = sys.modules.get("support.browser")
+    if browser is not None:
+        browser.RUNNING.stop()
 
 
 def default_sigint() -> None:

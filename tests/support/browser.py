@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -91,27 +89,86 @@ def _serving(server, close) -> Iterator[str]:
         close()
 
 
+class _Running:
+    """One Playwright for the session, and the last few Chromiums it launched, by arguments.
+
+    Starting Playwright's driver and then a Chromium took 2.5-3 s a test on CI's machine; a new
+    context in a running Chromium takes a fraction of that and shares nothing with the contexts
+    before it (cookies, storage, caches, service workers, permissions), as a fresh profile did.
+    A thread can run one sync Playwright at a time, so `sync_playwright()` anywhere else (tmbuild
+    eval in-process, tests/support/engines.py, a test's own) first stops this one; the next
+    `chromium()` starts it again.
+    """
+
+    KEEP = 2  # Chromiums left running: a module's conditions alternate between a few
+
+    def __init__(self) -> None:
+        self._playwright = None
+        self._browsers: dict[tuple[str, ...], object] = {}  # oldest first
+        self.in_use = 0
+
+    def browser(self, start, args: tuple[str, ...]):
+        if self._playwright is None:
+            self._playwright = start().start()
+        browser = self._browsers.pop(args, None)
+        if browser is None or not browser.is_connected():
+            browser = self._playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=list(args)
+            )
+        self._browsers[args] = browser
+        idle = [key for key, running in self._browsers.items() if not running.contexts]
+        for key in idle[: max(0, len(self._browsers) - self.KEEP)]:
+            with contextlib.suppress(Exception):
+                self._browsers.pop(key).close()
+        return browser
+
+    def stop(self) -> None:
+        browsers, self._browsers = list(self._browsers.values()), {}
+        playwright, self._playwright = self._playwright, None
+        for browser in browsers:
+            with contextlib.suppress(Exception):
+                browser.close()
+        if playwright is not None:
+            with contextlib.suppress(Exception):
+                playwright.stop()
+
+
+RUNNING = _Running()
+
+
+def _stopping_ours_first(api) -> None:
+    """Make `playwright.sync_api.sync_playwright()` stop the session's Playwright first."""
+    if getattr(api.sync_playwright, "stops_the_shared_one", False):
+        return
+    original = api.sync_playwright
+
+    def sync_playwright():
+        if RUNNING.in_use:
+            raise RuntimeError("a sync Playwright started inside `with chromium()`")
+        RUNNING.stop()
+        return original()
+
+    sync_playwright.stops_the_shared_one = True
+    sync_playwright.original = original
+    api.sync_playwright = sync_playwright
+
+
 @contextlib.contextmanager
 def chromium(extra_args: list[str] | None = None) -> Iterator:
-    """A fresh headless Chromium (new profile) driven by Playwright."""
+    """A fresh headless Chromium context (nothing shared with any other) driven by Playwright:
+    a new context of a Chromium launched with these arguments, kept running across tests."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
-    profile = tempfile.mkdtemp(prefix="tmbuild-chromium-")
+    _stopping_ours_first(playwright_api)
+    args = tuple(CHROMIUM_ARGS + (extra_args or []))
+    context = RUNNING.browser(playwright_api.sync_playwright.original, args).new_context()
+    RUNNING.in_use += 1
     try:
-        with playwright_api.sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS + (extra_args or []),
-            )
-            try:
-                yield context
-            finally:
-                context.close()
+        yield context
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
+        RUNNING.in_use -= 1
+        context.close()
 
 
 # Decode an image from a URL, then classify it through the page's public API.
