@@ -51,8 +51,11 @@ def _start(page, url: str) -> None:
     page.wait_for_function(f"() => {WEBCAM}.predictions >= 3")
 
 
-def _frames_at_least(page, count: int) -> dict:
-    page.wait_for_function(f"() => {WEBCAM}.frames >= {count}", timeout=60_000)
+def _frames_at_least(page, count: int, predictions: int = 0) -> dict:
+    page.wait_for_function(
+        f"() => {WEBCAM}.frames >= {count} && {WEBCAM}.predictions >= {predictions}",
+        timeout=60_000,
+    )
     return page.evaluate(f"({{...{WEBCAM}}})")
 
 
@@ -69,7 +72,8 @@ def test_300_frames_skip_while_busy_and_leak_no_tensors(tmp_path):
         page.evaluate("window.tmbuild.ready")
         tensors = page.evaluate("tf.memory().numTensors")  # nothing in flight yet
         page.click("tm-webcam .tm-webcam-toggle")
-        stats = _frames_at_least(page, 300)
+        # Predictions keep coming: 11 at least, however long a loaded machine takes for them.
+        stats = _frames_at_least(page, 300, predictions=11)
         assert stats["running"] and stats["predictions"] > 10
         # Frames that arrived while a prediction ran were skipped, not queued.
         assert stats["skipped"] > 0
