@@ -18,8 +18,9 @@ becomes a tensor: WASM, because on `cpu` (a MobileNet in plain JavaScript, twice
 182 images took 133 s against 12 s, and because WebGL here is SwiftShader. TensorFlow.js 1.3.1,
 the library's peerDependency, has no WASM backend (its first release is 1.5.0-alpha), so the
 library runs on 4.22.0, the version our page ships, which still has every method it calls. A
-second test runs it on 1.3.1 and `cpu` on a few images that hold every label and every file type
-between them, to show that the reference does not depend on the TensorFlow.js version.
+second test runs it on 1.3.1 and `cpu` on a few images of epi-pt4 that hold every label and every
+file type between them, to show that the reference does not depend on the TensorFlow.js version
+(brands6 is the same MobileNetV2 with other weights, and only JPEGs).
 """
 
 from __future__ import annotations
@@ -264,9 +265,9 @@ def test_the_sample_holds_every_label_and_type():
     ]
 
 
-@pytest.mark.parametrize("name", EXPORTS_WITH_IMAGES)
-def test_library_on_its_own_tensorflow_agrees_too(tmp_path, name):
+def test_library_on_its_own_tensorflow_agrees_too(tmp_path):
     """The reference on TensorFlow.js 1.3.1 (its peerDependency), on every label and type."""
+    name = "epi-pt4-imgs"  # six file types
     export = real_export(name)
     root, images = labelled_images(export)
     sample = every_label_and_type(images)
