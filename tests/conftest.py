@@ -226,9 +226,9 @@ def tiny_export(tmp_path: Path) -> Path:
     return write_export(tmp_path / "export")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def example_site(tmp_path_factory) -> Path:
-    """The example site (site.yaml at the root), built once per test module; read it only."""
+    """The example site (site.yaml at the root), built once per run; read it only."""
     output = tmp_path_factory.mktemp("site") / "dist"
     config, _ = load_config(ROOT / "site.yaml", {"output": output})
     build(config)
