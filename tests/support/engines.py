@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from support.browser import CHROMIUM, CHROMIUM_ARGS, _serving
+from support.browser import _serving, chromium
 from tmbuild.cache import cache_root
 from tmbuild.preview import server as preview
 
@@ -118,17 +118,9 @@ class Chromium(Engine):
     name = "chromium"
 
     def __init__(self) -> None:
-        playwright_api = pytest.importorskip("playwright.sync_api")
-        if not Path(CHROMIUM).exists():
-            pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
-        self._profile = tempfile.mkdtemp(prefix="tmbuild-chromium-")
-        self._playwright = playwright_api.sync_playwright().start()
-        self._context = self._playwright.chromium.launch_persistent_context(
-            self._profile,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS + CHROMIUM_FAKE_CAMERA,
-        )
+        # A context of its own in the Chromium tests/support/browser.py keeps running.
+        self._session = chromium(CHROMIUM_FAKE_CAMERA)
+        self._context = self._session.__enter__()
         self.version = self._context.browser.version if self._context.browser else ""
         self._page = None
         self._problems: list[str] = []
@@ -159,11 +151,7 @@ class Chromium(Engine):
         return list(self._problems)
 
     def close(self) -> None:
-        try:
-            self._context.close()
-            self._playwright.stop()
-        finally:
-            shutil.rmtree(self._profile, ignore_errors=True)
+        self._session.__exit__(None, None, None)
 
 
 class Firefox(Engine):
