@@ -93,31 +93,13 @@ def visit(url: str, side: str, clip: Path, condition: str) -> dict:
     args = [*official_speech.FAKE_MICROPHONE, f"--use-file-for-fake-audio-capture={clip}"]
     kind_of = audio_pages.kind_of_snippet if side == "snippet" else visits.kind_of_tmbuild
     windows = WINDOWS[condition]
-    with common.fresh_profile() as profile, common.chromium(profile, args) as context:
-        page = context.pages[0] if context.pages else context.new_page()
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        cdp = context.new_cdp_session(page)
-        network = visits.NetworkLog(cdp)
-        for method, parameters in (CONDITIONS[condition] or {}).items():
-            cdp.send(method, parameters)
-        page.add_init_script(audio_pages.HOOK % {"timeout": TIMEOUT_MS})
-        page.goto(url + "/", wait_until="domcontentloaded")
-        try:
-            times = page.evaluate("window.__bench.done")
-        except Exception as error:  # Playwright's Error: the page's message, as one line
-            message = str(error).splitlines()[0]
-            raise common.BenchError(
-                f"{side}: {message}; page errors: {problems or 'none'}"
-            ) from None
-        page.wait_for_timeout(LISTEN_MS)
-        measured = page.evaluate(audio_pages.PER_WINDOW, windows)
-        marks = page.evaluate(visits.MARKS)
-        for _ in range(100):  # let late requests (favicon) finish, 5 s at most
-            if not network.pending():
-                break
-            page.wait_for_timeout(50)
+    hook = audio_pages.HOOK % {"timeout": TIMEOUT_MS}
+    with visits.cold_visit(url, side, args, hook, CONDITIONS[condition]) as cold:
+        times, problems = cold.done, cold.problems
+        cold.page.wait_for_timeout(LISTEN_MS)
+        measured = cold.page.evaluate(audio_pages.PER_WINDOW, windows)
+        marks = cold.page.evaluate(visits.MARKS)
+    network = cold.network
     live = [ms for _, ms in measured["live"]]
     info = measured["info"] or {}
     return {
@@ -188,17 +170,8 @@ def summarize(measured: list[dict]) -> dict:
 
 
 def print_table(name: str, condition: str, summary: dict) -> None:
-    sides = [side for side in SIDES if side in summary]
     print(f"\n## {name}, {condition}\n")
-    rows = []
-    for key in SUMMARY_KEYS:
-        cells = [summary[side][key] for side in sides]
-        rows.append([key, *("–" if v is None else f"{v:,.1f}" for v in cells)])
-    rows.append(
-        ["backend", *(f"{summary[s]['backend']} {summary[s]['runner'] or ''}" for s in sides)]
-    )
-    rows.append(["first labels", *(", ".join(summary[s]["labels"]) for s in sides)])
-    print(common.table(["median", *sides], rows))
+    print(visits.sides_table(summary, SUMMARY_KEYS))
 
 
 def measure_export(name: str, export: Path, args: argparse.Namespace, work: Path) -> dict:
@@ -208,54 +181,34 @@ def measure_export(name: str, export: Path, args: argparse.Namespace, work: Path
     for side in SIDES[1:]:
         built[side] = common.build_tmbuild_site(target, work / side, side)
     snippet = audio_pages.build_snippet_site(export, work / "snippet")
-    visited: list[dict] = []
+    clip = args.clip.resolve()
     with (
         common.serve(snippet, {}, False) as urls["snippet"],
         common.serve(work / "float16", {}, True) as urls["float16"],
         common.serve(work / "int8", {}, True) as urls["int8"],
     ):
-        for condition in args.conditions:
-            runs = args.runs if condition == "default" else args.mobile_runs
-            for run in range(runs):
-                order = SIDES if run % 2 == 0 else SIDES[::-1]
-                for side in order:
-                    one = visit(urls[side], side, args.clip.resolve(), condition)
-                    visited.append({"run": run, "condition": condition, **one})
-                    print(
-                        f"  {condition:7} run {run + 1} {side:7} {one['backend']}: "
-                        f"{one['network']['bytes'] / 1000:6.0f} kB, ready {one['ready_ms']:6.0f},"
-                        f" first window due {one['first_window_due_ms']:6.0f}, answered "
-                        f"{one['first_label_ms']:6.0f} ms ({one['first_label']}), "
-                        f"{one['median_window_ms']:5.1f} ms/window",
-                        flush=True,
-                    )
-    summary = {
-        condition: {
-            side: summarize(
-                [v for v in visited if v["condition"] == condition and v["side"] == side]
+
+        def one_visit(side: str, condition: str, run: int) -> dict:
+            one = visit(urls[side], side, clip, condition)
+            print(
+                f"  {condition:7} run {run + 1} {side:7} {one['backend']}: "
+                f"{one['network']['bytes'] / 1000:6.0f} kB, ready {one['ready_ms']:6.0f},"
+                f" first window due {one['first_window_due_ms']:6.0f}, answered "
+                f"{one['first_label_ms']:6.0f} ms ({one['first_label']}), "
+                f"{one['median_window_ms']:5.1f} ms/window",
+                flush=True,
             )
-            for side in SIDES
-        }
-        for condition in args.conditions
-    }
+            return one
+
+        runs = {"default": args.runs, "mobile": args.mobile_runs}
+        visited = visits.take_turns(SIDES, args.conditions, runs.get, one_visit)
+    summary = visits.by_condition(visited, SIDES, args.conditions, summarize)
     for condition, sides in summary.items():
         print_table(name, condition, sides)
-    files = {
-        p.relative_to(snippet).as_posix(): p.stat().st_size
-        for p in sorted(snippet.rglob("*"))
-        if p.is_file()
-    }
     return {
         "export": name,
-        "tmbuild_sites": {
-            side: {
-                "raw_bytes": b.raw_bytes,
-                "brotli_bytes": b.brotli_bytes,
-                "model_bytes": b.model.total_bytes,
-            }
-            for side, b in built.items()
-        },
-        "snippet_files": files,
+        "tmbuild_sites": visits.site_sizes(built),
+        "snippet_files": visits.file_sizes(snippet),
         "summary": summary,
         "visits": visited,
     }

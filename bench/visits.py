@@ -10,12 +10,14 @@ network" unless Chromium answered it from its memory or disk cache, so a 304 cou
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import BENCH_IMAGES, BenchError, chromium, fresh_profile, median
+from common import BENCH_IMAGES, BenchError, chromium, fresh_profile, median, table
 
 # What responseReceived says when Chromium answered without asking the server.
 CACHE_FLAGS = {
@@ -187,6 +189,66 @@ class NetworkLog:
         }
 
 
+@dataclasses.dataclass
+class Visit:
+    page: object  # Playwright's Page
+    network: NetworkLog
+    done: dict  # what the init script's `window.__bench.done` resolved to
+    problems: list[str]  # the page's errors and console errors
+
+
+@contextlib.contextmanager
+def open_page(
+    profile: Path,
+    url: str,
+    label: str,
+    extra_args: list[str],
+    init_script: str,
+    emulate: dict | None = None,
+) -> Iterator[Visit]:
+    """`url` in a newly launched Chromium on `profile`, once `window.__bench.done` has resolved.
+
+    `init_script` runs before the page's own code and sets `window.__bench.done`; `emulate`
+    (DevTools protocol method → parameters) is sent before the navigation, such as a throttled
+    network and CPU. On leaving, the load event and late requests (favicon, lazy images) are
+    waited for, 5 s at most, so that the network log is whole. `label` names the page in an
+    error."""
+    with chromium(profile, extra_args) as context:
+        page = context.pages[0] if context.pages else context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        cdp = context.new_cdp_session(page)
+        network = NetworkLog(cdp)
+        for method, parameters in (emulate or {}).items():
+            cdp.send(method, parameters)
+        page.add_init_script(init_script)
+        page.goto(url + "/", wait_until="domcontentloaded")
+        try:
+            done = page.evaluate("window.__bench.done")
+        except Exception as error:  # Playwright's Error: the page's message, as one line
+            message = str(error).splitlines()[0]
+            raise BenchError(f"{label}: {message}; page errors: {problems or 'none'}") from None
+        yield Visit(page, network, done, problems)
+        page.wait_for_load_state("load")
+        for _ in range(100):
+            if not network.pending():
+                break
+            page.wait_for_timeout(50)
+
+
+@contextlib.contextmanager
+def cold_visit(
+    url: str, label: str, extra_args: list[str], init_script: str, emulate: dict | None = None
+) -> Iterator[Visit]:
+    """`open_page` in a fresh profile, deleted afterwards: a first visit."""
+    with (
+        fresh_profile() as profile,
+        open_page(profile, url, label, extra_args, init_script, emulate) as visit,
+    ):
+        yield visit
+
+
 def _visit(
     profile: Path,
     url: str,
@@ -199,48 +261,29 @@ def _visit(
 ) -> dict:
     """One navigation in a newly launched Chromium on `profile`; `after(page)` may do more.
 
-    `emulate`: DevTools protocol commands (method → parameters) sent before the navigation,
-    such as a throttled network and CPU."""
-    with chromium(profile, extra_args) as context:
-        page = context.pages[0] if context.pages else context.new_page()
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        cdp = context.new_cdp_session(page)
-        network = NetworkLog(cdp)
-        for method, parameters in (emulate or {}).items():
-            cdp.send(method, parameters)
-        page.add_init_script(HOOK % {"image": json.dumps(image), "timeout": TIMEOUT_MS})
-        page.goto(url + "/", wait_until="domcontentloaded")
-        try:
-            first = page.evaluate("window.__bench.done")
-        except Exception as error:  # Playwright's Error: the page's message, as one line
-            message = str(error).splitlines()[0]
-            raise BenchError(f"{url}: {message}; page errors: {problems or 'none'}") from None
+    `emulate`: DevTools protocol commands (method → parameters) sent before the navigation."""
+    script = HOOK % {"image": json.dumps(image), "timeout": TIMEOUT_MS}
+    with open_page(profile, url, url, extra_args, script, emulate) as visit:
+        page, first = visit.page, visit.done
         marks = page.evaluate(MARKS)
         times = page.evaluate(REPEAT_PREDICTIONS, predictions) if predictions else []
         extra = after(page) if after else None
-        page.wait_for_load_state("load")
-        for _ in range(100):  # let late requests (favicon, lazy images) finish, 5 s at most
-            if not network.pending():
-                break
-            page.wait_for_timeout(50)
-        detail = first["detail"] or {}
-        return {
-            "backend": detail.get("backend"),
-            "model_loaded_ms": marks.get("tmbuild:model-loaded", marks.get("snippet:model-loaded")),
-            "ready_ms": first["readyMs"],
-            "first_prediction_ms": first["firstPredictionMs"],
-            "top1": max(first["probabilities"], key=first["probabilities"].get),
-            "prediction_ms": times,
-            "median_prediction_ms": median(times),
-            "load_ms": detail.get("loadMs"),
-            "warmup_ms": detail.get("warmupMs"),
-            "network": network.summary(kind_of),
-            "marks": marks,
-            "errors": problems,
-            "extra": extra,
-        }
+    detail = first["detail"] or {}
+    return {
+        "backend": detail.get("backend"),
+        "model_loaded_ms": marks.get("tmbuild:model-loaded", marks.get("snippet:model-loaded")),
+        "ready_ms": first["readyMs"],
+        "first_prediction_ms": first["firstPredictionMs"],
+        "top1": max(first["probabilities"], key=first["probabilities"].get),
+        "prediction_ms": times,
+        "median_prediction_ms": median(times),
+        "load_ms": detail.get("loadMs"),
+        "warmup_ms": detail.get("warmupMs"),
+        "network": visit.network.summary(kind_of),
+        "marks": marks,
+        "errors": visit.problems,
+        "extra": extra,
+    }
 
 
 def measure(
@@ -321,3 +364,64 @@ def kind_of_snippet(path: str) -> str:
     if path.startswith("/my_model/"):
         return "model"
     return "page" if path == "/" or path.endswith(".html") else "assets"
+
+
+# ---- sides that take turns (bench/audio.py, bench/pose.py) ----------------------------------
+
+
+def take_turns(sides: tuple[str, ...], conditions: list[str], runs_of, visit) -> list[dict]:
+    """Each condition's runs, every side once a run, the order reversed every other run.
+
+    `runs_of(condition)` → how many runs; `visit(side, condition, run)` → one visit's figures.
+    Returns the visits, each with its run and condition."""
+    visited = []
+    for condition in conditions:
+        for run in range(runs_of(condition)):
+            for side in sides if run % 2 == 0 else sides[::-1]:
+                one = visit(side, condition, run)
+                visited.append({"run": run, "condition": condition, **one})
+    return visited
+
+
+def by_condition(visited: list[dict], sides, conditions, summarize) -> dict:
+    """{condition: {side: summarize(that side's visits in that condition)}}."""
+    return {
+        condition: {
+            side: summarize(
+                [v for v in visited if v["condition"] == condition and v["side"] == side]
+            )
+            for side in sides
+        }
+        for condition in conditions
+    }
+
+
+def sides_table(summary: dict[str, dict], keys) -> str:
+    """Medians of several sides (columns) by key (rows), then each side's backend and first
+    labels, as a Markdown table."""
+    sides = list(summary.values())
+    rows = [[key, *("–" if s[key] is None else f"{s[key]:,.1f}" for s in sides)] for key in keys]
+    rows.append(["backend", *(f"{s['backend']} {s['runner'] or ''}" for s in sides)])
+    rows.append(["first labels", *(", ".join(s["labels"]) for s in sides)])
+    return table(["median", *summary], rows)
+
+
+def site_sizes(built: dict) -> dict:
+    """tmbuild's sites by side (BuildResults): raw, Brotli and model bytes."""
+    return {
+        side: {
+            "raw_bytes": b.raw_bytes,
+            "brotli_bytes": b.brotli_bytes,
+            "model_bytes": b.model.total_bytes,
+        }
+        for side, b in built.items()
+    }
+
+
+def file_sizes(folder: Path) -> dict[str, int]:
+    """Every file under `folder` (its path there → bytes)."""
+    return {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
