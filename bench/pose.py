@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -119,6 +120,8 @@ def visit(url: str, side: str, clip: Path, condition: str, posenet: str | None) 
         "camera_ms": measured["times"].get("cameraMs"),
         "first_prediction_ms": marks.get("tmbuild:first-prediction", times["firstPredictionMs"]),
         "first_frame_ms": measured["frames"][0][1],
+        # tmbuild: when the first webcam frame's result event came (the skeleton is drawn).
+        "first_result_ms": measured["times"].get("firstResultMs"),
         "first_label": measured["firstLabel"],
         "posed": measured["posed"],
         "frames_timed": len(running),
@@ -286,7 +289,15 @@ def main() -> None:
         name, export, clip = export_and_clip(args, work)
         result = measure_export(name, export, clip, args, work / name)
     settings = {**vars(args), "clip": str(args.clip)}
-    path = common.save("pose", {"settings": settings, "notes": NOTES, "exports": {name: result}})
+    # Other work in the same tree makes a run "dirty": say which files, uncommitted, it saw.
+    changes = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", ":(exclude)bench/results"],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    data = {"settings": settings, "uncommitted": changes, "notes": NOTES}
+    path = common.save("pose", {**data, "exports": {name: result}})
     print(f"\nSaved {path.relative_to(common.ROOT)}")
 
 
