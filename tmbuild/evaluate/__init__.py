@@ -11,6 +11,7 @@
 - leakage: held-out images that are training images, by their bytes or a perceptual hash
 - perturb: changes of light, colour, focus and framing, for the robustness table
 - sound_perturb: noise and changes of level, for an audio model's robustness table
+- pose_perturb: a pose model's changes, made inside PoseNet's padded frame
 - report: eval.json and eval.html, with the charts they draw
 - summary: what the terminal shows
 - record: tmbuild-eval.json, the accuracy recorded beside a build for tmbuild diff

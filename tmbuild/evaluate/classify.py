@@ -17,6 +17,7 @@ from tmbuild.evaluate.headless import SitePage
 from tmbuild.evaluate.labelled import LabelledImage
 from tmbuild.evaluate.leakage import PHASH_JS
 from tmbuild.evaluate.perturb import PERTURB_JS, Perturbation
+from tmbuild.evaluate.pose_perturb import POSE_PERTURB_JS
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger than any photo; refused rather than sent whole
 BATCH_IMAGES = 16  # images per evaluate call: few round trips, each well inside the timeout
@@ -30,14 +31,18 @@ BASE64_JS = """(data) => {
     return bytes;
   }"""
 
-# `{ images: [{data}], labels, spec, imageSize, hash, classify }` -> one result per image, in
-# order. A file the browser cannot decode gets `error` and the batch goes on; probabilities come
-# in label order; `phash` (with `hash`) is the leakage check's hash of the decoded image, and
-# `thumbnail` (with `thumbnail`) a small JPEG of it as a data: URL, for the report.
+# `{ images: [{data}], labels, spec, imageSize, hash, classify, pose }` -> one result per image,
+# in order. A file the browser cannot decode gets `error` and the batch goes on; probabilities
+# come in label order; `phash` (with `hash`) is the leakage check's hash of the decoded image, and
+# `thumbnail` (with `thumbnail`) a small JPEG of it as a data: URL, for the report. On a pose
+# page (`pose`) the changes are made inside PoseNet's frame, and `poseFound` says whether the
+# page found a pose (it answers either way, from PoseNet's features, as Teachable Machine does).
 THUMBNAIL_PIXELS = 96  # the longer side of the report's thumbnails
 CLASSIFY_JS = (
-    """async ({ images, labels, spec, imageSize, hash, classify, thumbnail }) => {
-  const perturb = """
+    """async ({ images, labels, spec, imageSize, hash, classify, thumbnail, pose }) => {
+  const perturb = pose ? """
+    + POSE_PERTURB_JS
+    + """ : """
     + PERTURB_JS
     + """;
   const phash = """
@@ -81,6 +86,10 @@ CLASSIFY_JS = (
         const byLabel = new Map(result.predictions.map((p) => [p.label, p.probability]));
         entry.probabilities = labels.map((label) => byLabel.get(label));
         entry.status = result.status;
+        if (pose) {
+          entry.poseFound = Boolean(result.pose);
+          entry.poseScore = result.pose ? result.pose.score : null;
+        }
       }
       results.push(entry);
     } catch (error) {
@@ -102,6 +111,8 @@ class Outcome:
     error: str | None
     phash: int | None = None  # tmbuild.evaluate.leakage's hash, when asked for
     thumbnail: str | None = None  # a data: URL, when asked for
+    pose_found: bool | None = None  # on a pose page: whether it found a pose
+    pose_score: float | None = None  # PoseNet's score of the pose it found
 
 
 def classify_images(
@@ -121,7 +132,11 @@ def classify_images(
         payload = [read_payload(image, MAX_IMAGE_BYTES, "not a photo") for image in batch]
         arguments = {"images": payload, "labels": site.labels, "spec": spec}
         arguments.update(
-            imageSize=site.image_size, hash=hash, classify=classify, thumbnail=thumbnail
+            imageSize=site.image_size,
+            hash=hash,
+            classify=classify,
+            thumbnail=thumbnail,
+            pose=site.kind == "pose",
         )
         results = site.page.evaluate(CLASSIFY_JS, arguments)
         if site.errors:
@@ -136,6 +151,8 @@ def classify_images(
                     result.get("error"),
                     None if phash is None else int(phash, 16),
                     result.get("thumbnail"),
+                    result.get("poseFound"),
+                    result.get("poseScore"),
                 )
             )
         if progress is not None:

@@ -121,11 +121,46 @@ PERTURBATIONS = [
 # The images as they are: the accuracy every drop is measured from.
 ORIGINAL = Perturbation("original", "original", "", "", {})
 
+# `(data, width, height) => void`: another background, on RGBA pixels in place. The background's
+# colour is the mean of a border 5% wide; pixels close to it move towards another colour (green,
+# or magenta for a green background), the object barely at all.
+TINT_JS = """(data, width, height) => {
+  const border = Math.max(1, Math.round(0.05 * Math.min(width, height)));
+  const sum = [0, 0, 0];
+  let count = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (x >= border && x < width - border && y >= border && y < height - border) continue;
+      const i = (y * width + x) * 4;
+      sum[0] += data[i]; sum[1] += data[i + 1]; sum[2] += data[i + 2];
+      count++;
+    }
+  }
+  const background = sum.map((value) => value / count);
+  const greenish = background[1] > background[0] && background[1] > background[2];
+  const target = greenish ? [170, 60, 160] : [60, 160, 90];
+  const delta = target.map((value, c) => 0.6 * (value - background[c]));
+  const reach = 0.25 * 441.7; // a quarter of the largest distance between two colours
+  for (let i = 0; i < data.length; i += 4) {
+    const distance = Math.hypot(data[i] - background[0], data[i + 1] - background[1],
+      data[i + 2] - background[2]);
+    const weight = Math.max(0, 1 - distance / reach);
+    if (weight === 0) continue;
+    data[i] += weight * delta[0];
+    data[i + 1] += weight * delta[1];
+    data[i + 2] += weight * delta[2];
+  }
+}"""
+
 # `(image, spec, size) => canvas`: the photo cropped and scaled exactly as the page's
 # cropToSquare does (short side to the model's size, long side centred, on a canvas read often),
 # then changed. The page copies that canvas 1:1, so with no change it predicts exactly what the
 # photo does, and each drop is the change's alone, not a resampling's.
-PERTURB_JS = """(image, spec, size) => {
+PERTURB_JS = (
+    """(image, spec, size) => {
+  const tint = """
+    + TINT_JS
+    + """;
   const square = document.createElement("canvas");
   square.width = square.height = size;
   const squareContext = square.getContext("2d", { willReadFrequently: true });
@@ -178,39 +213,12 @@ PERTURB_JS = """(image, spec, size) => {
         data[i + 2] = data[i + 2] * spec.gains[2];
       }
     }
-    if (spec.tint) {
-      // The background's colour: the mean of a border 5% wide. Pixels close to it move towards
-      // another colour (green, or magenta for a green background), the object barely at all.
-      const border = Math.max(1, Math.round(0.05 * size));
-      const sum = [0, 0, 0];
-      let count = 0;
-      for (let y = 0; y < size; y++) {
-        for (let x = 0; x < size; x++) {
-          if (x >= border && x < size - border && y >= border && y < size - border) continue;
-          const i = (y * size + x) * 4;
-          sum[0] += data[i]; sum[1] += data[i + 1]; sum[2] += data[i + 2];
-          count++;
-        }
-      }
-      const background = sum.map((value) => value / count);
-      const greenish = background[1] > background[0] && background[1] > background[2];
-      const target = greenish ? [170, 60, 160] : [60, 160, 90];
-      const delta = target.map((value, c) => 0.6 * (value - background[c]));
-      const reach = 0.25 * 441.7; // a quarter of the largest distance between two colours
-      for (let i = 0; i < data.length; i += 4) {
-        const distance = Math.hypot(data[i] - background[0], data[i + 1] - background[1],
-          data[i + 2] - background[2]);
-        const weight = Math.max(0, 1 - distance / reach);
-        if (weight === 0) continue;
-        data[i] += weight * delta[0];
-        data[i + 1] += weight * delta[1];
-        data[i + 2] += weight * delta[2];
-      }
-    }
+    if (spec.tint) tint(data, size, size);
     context.putImageData(pixels, 0, 0);
   }
   return canvas;
 }"""
+)
 
 
 def by_name(names: list[str] | None = None) -> list[Perturbation]:

@@ -27,6 +27,7 @@ from tmbuild.evaluate.leakage import Fingerprint, duplicates, file_sha256
 from tmbuild.evaluate.lints import dataset_lints
 from tmbuild.evaluate.metrics import Prediction
 from tmbuild.evaluate.perturb import ORIGINAL, Perturbation, by_name, robustness_summary
+from tmbuild.evaluate.pose_perturb import POSE_PERTURBATIONS, no_pose_counts
 from tmbuild.evaluate.record import images_hash
 from tmbuild.evaluate.report import thumbnailed
 from tmbuild.evaluate.sound_perturb import SOUND_PERTURBATIONS
@@ -109,6 +110,8 @@ def evaluate(
             perturbations = []
             if options.robustness:
                 perturbations = SOUND_PERTURBATIONS if audio else by_name()
+                if page.kind == "pose":
+                    perturbations = POSE_PERTURBATIONS
             rounds = bool(options.compare_quantized) + len(perturbations)
             training = list_labelled(options.training).all_images() if options.training else []
             total = len(images) * (1 + rounds) + len(training)
@@ -138,13 +141,12 @@ def evaluate(
             decoded = [o.image for o in outcomes if o.probabilities is not None]
             total = len(images) + len(decoded) * rounds  # undecodable images are not retried
             accuracies = {ORIGINAL.name: metrics.accuracy(predictions)}
+            poseless = {ORIGINAL.name: len(no_pose_counts(outcomes)[0])}  # pose pages only
             for perturbation in perturbations:
-                changed, _ = _predictions(
-                    classify(page, decoded, perturbation),
-                    match.labels,
-                    page.labels,
-                )
+                answers = classify(page, decoded, perturbation)
+                changed, _ = _predictions(answers, match.labels, page.labels)
                 accuracies[perturbation.name] = metrics.accuracy(changed)
+                poseless[perturbation.name] = len(no_pose_counts(answers)[0])
             model = _manifest_model(site)
             names = set() if audio else set(thumbnailed({"predictions": _shown(predictions)}))
             pictured = [o.image for o in outcomes if o.image.name in names]
@@ -184,6 +186,8 @@ def evaluate(
     report["images"]["sha256"] = images_hash(decoded, match.labels)
     if audio:
         _with_clips(report, outcomes)
+    if page.kind == "pose":
+        _with_poses(report, outcomes)
     report["leakage"] = leakage
     report["thumbnails"] = thumbnails
     if leakage.get("duplicates"):
@@ -199,6 +203,9 @@ def evaluate(
         report["quantized"] = quantized
     if perturbations:
         report["robustness"] = robustness_summary(accuracies, len(decoded), perturbations)
+        if page.kind == "pose":
+            for row in report["robustness"]["perturbations"]:
+                row["no_pose"] = poseless[row["name"]]
         report["warnings"] += report["robustness"]["warnings"]
     return Evaluation(report, time.perf_counter() - started, done, clock)
 
@@ -214,6 +221,24 @@ def _with_clips(report: dict, outcomes: list) -> None:
     for entry in report["predictions"]:
         entry["window"] = list(heard[entry["image"]].window)
         entry["windows"] = len(heard[entry["image"]].windows)
+
+
+def _with_poses(report: dict, outcomes: list[Outcome]) -> None:
+    """A pose page's own figures: each image's pose score, and the images with no pose found.
+    The page answers for those too (from PoseNet's features, as Teachable Machine does), so they
+    count in the figures, as a visitor's photo of no one gets a label."""
+    scores = {o.image.name: o.pose_score for o in outcomes}
+    for entry in report["predictions"]:
+        entry["pose_score"] = scores.get(entry["image"])
+    missing, answered = no_pose_counts(outcomes)
+    report["images"]["no_pose"] = missing
+    if missing:
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        report["warnings"].append(
+            f"no pose found in {len(missing)} of {answered} images ({shown}): the page still "
+            "answers for them, from PoseNet's features as Teachable Machine does, and they "
+            "count in the figures; is there a whole person in each?"
+        )
 
 
 def _shown(predictions: list[Prediction]) -> list[dict]:
