@@ -17,7 +17,7 @@ from tmbuild.evaluate.headless import SitePage
 from tmbuild.evaluate.labelled import LabelledImage
 from tmbuild.evaluate.leakage import PHASH_JS
 from tmbuild.evaluate.perturb import PERTURB_JS, Perturbation
-from tmbuild.evaluate.pose_perturb import POSE_PERTURB_JS
+from tmbuild.evaluate.pose_perturb import POSE_PERTURB_JS, SKELETON_JS
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # larger than any photo; refused rather than sent whole
 BATCH_IMAGES = 16  # images per evaluate call: few round trips, each well inside the timeout
@@ -35,8 +35,9 @@ BASE64_JS = """(data) => {
 # in order. A file the browser cannot decode gets `error` and the batch goes on; probabilities
 # come in label order; `phash` (with `hash`) is the leakage check's hash of the decoded image, and
 # `thumbnail` (with `thumbnail`) a small JPEG of it as a data: URL, for the report. On a pose
-# page (`pose`) the changes are made inside PoseNet's frame, and `poseFound` says whether the
-# page found a pose (it answers either way, from PoseNet's features, as Teachable Machine does).
+# page (`pose`) the changes are made inside PoseNet's frame, `poseFound` says whether the page
+# found a pose (it answers either way, from PoseNet's features, as Teachable Machine does), and
+# a thumbnail has the pose the page finds drawn over it.
 THUMBNAIL_PIXELS = 96  # the longer side of the report's thumbnails
 CLASSIFY_JS = (
     """async ({ images, labels, spec, imageSize, hash, classify, thumbnail, pose }) => {
@@ -53,6 +54,9 @@ CLASSIFY_JS = (
     + """;
   const decode = """
     + BASE64_JS
+    + """;
+  const skeleton = """
+    + SKELETON_JS
     + """;
   const results = [];
   for (const item of images) {
@@ -78,6 +82,7 @@ CLASSIFY_JS = (
         context.fillStyle = "#ffffff";
         context.fillRect(0, 0, canvas.width, canvas.height);
         context.drawImage(image, 0, 0, canvas.width, canvas.height);
+        if (pose) await skeleton(image, context, scale);
         entry.thumbnail = canvas.toDataURL("image/jpeg", 0.7);
       }
       if (classify) {

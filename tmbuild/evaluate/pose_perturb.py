@@ -160,6 +160,34 @@ POSE_PERTURB_JS = (
 )
 
 
+# `async (image, context, scale) => void`: the pose the page finds in `image` drawn on a
+# thumbnail of it (`scale` thumbnail pixels a photo pixel), as <tm-skeleton> draws it: the
+# keypoints and PoseNet's adjacent pairs that score at least the page's pose.minConfidence.
+SKELETON_JS = """async (image, context, scale) => {
+  const found = (await window.tmbuild.predict(image)).pose;
+  if (!found) return;
+  const config = JSON.parse(document.getElementById("tmbuild-config").textContent);
+  const least = (config.pose && config.pose.minConfidence) || 0;
+  const points = found.keypoints.map((k) => (k.score >= least ? k.position : null));
+  const bones = [[11, 5], [7, 5], [7, 9], [11, 13], [13, 15], [12, 6], [8, 6], [8, 10],
+    [12, 14], [14, 16], [5, 6], [11, 12]];
+  context.strokeStyle = context.fillStyle = "aqua";
+  context.lineWidth = 1;
+  for (const [a, b] of bones) {
+    if (!points[a] || !points[b]) continue;
+    context.beginPath();
+    context.moveTo(points[a].x * scale, points[a].y * scale);
+    context.lineTo(points[b].x * scale, points[b].y * scale);
+    context.stroke();
+  }
+  for (const point of points.filter(Boolean)) {
+    context.beginPath();
+    context.arc(point.x * scale, point.y * scale, 1.25, 0, 2 * Math.PI);
+    context.fill();
+  }
+}"""
+
+
 def no_pose_counts(outcomes: list) -> tuple[list[str], int]:
     """The images in which the page found no pose, and how many had an answer at all."""
     answered = [o for o in outcomes if o.probabilities is not None]
