@@ -78,7 +78,7 @@ def test_the_example_images_give_the_report(plain: tuple[dict, str]):
     assert report["images"]["classified"] == len(list(IMAGES.glob("*/*.png")))
     assert report["images"]["no_pose"] == []
     assert all(p["pose_score"] > 0.1 for p in report["predictions"])
-    # The example's held-out figures (examples/README.md): every image right.
+    # Every image right: the example keeps images its model labels (train_poses.write_samples).
     assert report["accuracy"] == 1.0, [
         (p["image"], p["predicted"]) for p in report["predictions"] if p["predicted"] != p["truth"]
     ]
