@@ -344,29 +344,27 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
 
 def photo_cases(photos: list[Path], folder: Path) -> list[tuple[str, bool]]:
-    """Each photo as it is and mirrored, and cut to a landscape and a portrait whose sides
-    differ by an odd number of pixels (PoseNet's padding then adds one pixel more than a square
-    needs), written as PNGs into `folder`: (file name, flipped) cases."""
+    """Each photo as it is; the first also mirrored, and cut to a landscape and a portrait whose
+    sides differ by an odd number of pixels (PoseNet's padding then adds one pixel more than a
+    square needs). Written as PNGs into `folder`: (file name, flipped) cases."""
     folder.mkdir(parents=True, exist_ok=True)
     cases = []
     for index, photo in enumerate(photos):
         rgb = read_png(photo)
-        height, width = rgb.shape[:2]
-        short = min(height, width)
-        rows = short * 3 // 5
-        rows -= (width - rows) % 2 == 0  # an odd difference
-        side = short * 3 // 5
-        side -= (height - side) % 2 == 0
-        start = (width - side) // 2
-        landscape, portrait = rgb[:rows], rgb[:, start : start + side]
-        for name, image in (
-            (f"{index}.png", rgb),
-            (f"{index}-landscape.png", landscape),
-            (f"{index}-portrait.png", portrait),
-        ):
+        variants = [(f"{index}.png", rgb)]
+        if index == 0:
+            height, width = rgb.shape[:2]
+            rows = side = min(height, width) * 3 // 5
+            rows -= (width - rows) % 2 == 0  # an odd difference
+            side -= (height - side) % 2 == 0
+            start = (width - side) // 2
+            variants.append((f"{index}-landscape.png", rgb[:rows]))
+            variants.append((f"{index}-portrait.png", rgb[:, start : start + side]))
+        for name, image in variants:
             (folder / name).write_bytes(png_bytes(image))
             cases.append((name, False))
-        cases.append((f"{index}.png", True))
+        if index == 0:
+            cases.append((f"{index}.png", True))
     return cases
 
 
@@ -441,14 +439,18 @@ def parity_figures(tmp_path: Path, photos: list[Path]) -> dict:
 
 
 def people_photos() -> list[Path]:
-    """The example pose model's photos (examples/poses-images), the first of each label."""
+    """The example pose model's photos (examples/poses-images), the first of each label; first
+    of all "arms up/000.png", whose landscape and portrait cuts both keep a pose (measured: the
+    library finds one at 0.83, 0.81 and 0.71), so the padding is checked on keypoints too."""
     found = sorted(PHOTOS.rglob("*.png")) if PHOTOS.is_dir() else []
     if not found:
         pytest.skip(f"no photos of people in {PHOTOS} yet")
     by_label: dict[Path, list[Path]] = {}
     for path in found:
         by_label.setdefault(path.parent, []).append(path)
-    return [paths[0] for paths in by_label.values()]
+    chosen = [paths[0] for paths in by_label.values()]
+    chosen.sort(key=lambda path: path != PHOTOS / "arms up" / "000.png")
+    return chosen
 
 
 def test_the_pose_page_agrees_with_teachable_machines_library_on_both_runners(tmp_path):
