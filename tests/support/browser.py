@@ -95,9 +95,9 @@ class _Running:
     Starting Playwright's driver and then a Chromium took 2.5-3 s a test on CI's machine; a new
     context in a running Chromium takes a fraction of that and shares nothing with the contexts
     before it (cookies, storage, caches, service workers, permissions), as a fresh profile did.
-    A thread can run one sync Playwright at a time, so `sync_playwright()` anywhere else (tmbuild
-    eval in-process, tests/support/engines.py, a test's own) first stops this one; the next
-    `chromium()` starts it again.
+    A thread can run one sync Playwright at a time, so once `chromium()` has run, the
+    `sync_playwright()` of other code (tmbuild eval in-process, a test's own) is this one too:
+    see _Borrowed.
     """
 
     KEEP = 2  # Chromiums left running: a module's conditions alternate between a few
@@ -107,12 +107,16 @@ class _Running:
         self._browsers: dict[tuple[str, ...], object] = {}  # oldest first
         self.in_use = 0
 
-    def browser(self, start, args: tuple[str, ...]):
+    def playwright(self, start):
         if self._playwright is None:
             self._playwright = start().start()
+        return self._playwright
+
+    def browser(self, start, args: tuple[str, ...]):
+        playwright = self.playwright(start)
         browser = self._browsers.pop(args, None)
         if browser is None or not browser.is_connected():
-            browser = self._playwright.chromium.launch(
+            browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=list(args)
             )
         self._browsers[args] = browser
@@ -136,19 +140,39 @@ class _Running:
 RUNNING = _Running()
 
 
-def _stopping_ours_first(api) -> None:
-    """Make `playwright.sync_api.sync_playwright()` stop the session's Playwright first."""
-    if getattr(api.sync_playwright, "stops_the_shared_one", False):
+class _Borrowed:
+    """`playwright.sync_api.sync_playwright()` for other code once `chromium()` has run.
+
+    `with sync_playwright() as playwright` (tmbuild eval's way) gets the session's Playwright
+    and leaves it running: the browsers it launches are its own, and it closes them. `.start()`,
+    whose caller stops what it gets, gets a Playwright of its own once the session's is stopped.
+    """
+
+    def __init__(self, original) -> None:
+        self._original = original
+
+    def __enter__(self):
+        return RUNNING.playwright(self._original)
+
+    def __exit__(self, *exception) -> None:
+        return None
+
+    def start(self):
+        if RUNNING.in_use:
+            raise RuntimeError("a sync Playwright started inside `with chromium()`")
+        RUNNING.stop()
+        return self._original().start()
+
+
+def _sharing_ours(api) -> None:
+    """Route `playwright.sync_api.sync_playwright()` to _Borrowed, once."""
+    if getattr(api.sync_playwright, "original", None) is not None:
         return
     original = api.sync_playwright
 
     def sync_playwright():
-        if RUNNING.in_use:
-            raise RuntimeError("a sync Playwright started inside `with chromium()`")
-        RUNNING.stop()
-        return original()
+        return _Borrowed(original)
 
-    sync_playwright.stops_the_shared_one = True
     sync_playwright.original = original
     api.sync_playwright = sync_playwright
 
@@ -160,7 +184,7 @@ def chromium(extra_args: list[str] | None = None) -> Iterator:
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
-    _stopping_ours_first(playwright_api)
+    _sharing_ours(playwright_api)
     args = tuple(CHROMIUM_ARGS + (extra_args or []))
     context = RUNNING.browser(playwright_api.sync_playwright.original, args).new_context()
     RUNNING.in_use += 1
