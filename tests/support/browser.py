@@ -92,9 +92,10 @@ def _serving(server, close) -> Iterator[str]:
 class _Running:
     """One Playwright for the session, and the last few Chromiums it launched, by arguments.
 
-    Starting Playwright's driver and then a Chromium took 2.5-3 s a test on CI's machine; a new
-    context in a running Chromium takes a fraction of that and shares nothing with the contexts
-    before it (cookies, storage, caches, service workers, permissions), as a fresh profile did.
+    Starting Playwright's driver and then a Chromium took 2.5-3 s a test on a loaded 2-core
+    machine; a new context in a running Chromium takes 0.5 s and shares nothing with the
+    contexts before it (cookies, storage, caches, service workers, permissions), as a fresh
+    profile did.
     A thread can run one sync Playwright at a time, so once `chromium()` has run, the
     `sync_playwright()` of other code (tmbuild eval in-process, a test's own) is this one too:
     see _Borrowed.
