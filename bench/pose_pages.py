@@ -123,8 +123,8 @@ SNIPPET_HTML = """<!doctype html>
 # started by a click on the page's own button as soon as it is enabled (when the model is
 # ready), as a visitor would; the snippet opens its camera itself once its model is loaded.
 # On the snippet's side, the page's fetches of PoseNet (Google's storage) go to `posenet`, a
-# second loopback server: through Chromium's network stack, so they are throttled and counted
-# as any other request (an intercepted route would be answered around both).
+# second loopback server: through Chromium's network stack, so they are throttled as any other
+# request (a Playwright route is answered past DevTools' network throttling).
 HOOK = """(() => {
   if (window !== window.top) return;
   const now = () => performance.now();
