@@ -20,8 +20,10 @@ from tmbuild.page.render import builtin_templates_dir
 from tmbuild.scaffold import scaffold
 
 CLIENT = bundle.CLIENT_DIR
-ENGINE_MODULES = ["engine.js", "errors.js", "image.js", "kernels.js", "pose.js", "runtime.js",
-                  "sound.js", "tfrunner.js", "webcam.js", "weights.js"]  # fmt: skip
+ENGINE_MODULES = ["engine.js", "errors.js", "image.js", "kernels.js", "kinds.js", "pose.js",
+                  "runtime.js", "sound.js", "tfrunner.js", "webcam.js", "weights.js"]  # fmt: skip
+# Each kind's own modules: what a site of another kind must not download.
+KIND_CODE = {"audio": {"sound.js", "page-audio.js"}, "pose": {"pose.js", "page-pose.js"}}
 
 
 def _build(tmp_path, templates=None):
@@ -30,13 +32,45 @@ def _build(tmp_path, templates=None):
     return tmp_path / "dist"
 
 
-def test_each_entry_bundles_its_modules_and_no_other():
+def _named(text: str) -> set[str]:
+    """The modules a bundle names in its first line (page-pose.js holds "pose.js": whole names)."""
+    return set(re.findall(r"(?<![\w-])[\w-]+\.js", text.splitlines()[0]))
+
+
+@pytest.mark.parametrize("kind", ["image", "audio", "pose"])
+def test_each_entry_bundles_its_modules_and_its_kinds_only(kind):
+    engine = bundle.bundle("engine.js", kind).decode()
+    page = bundle.bundle("page.js", kind).decode()
+    other = set().union(*(code for name, code in KIND_CODE.items() if name != kind))
+    assert set(ENGINE_MODULES) - other <= _named(engine)
+    assert not set(ENGINE_MODULES) & _named(page)
+    assert not other & (_named(engine) | _named(page))
+    assert KIND_CODE.get(kind, set()) <= _named(engine) | _named(page)
+    # Nor any of another kind's code: its registration, words or functions.
+    signs = {"audio": ("registerKind(\"audio\"", "registerPageKind(\"audio\"", "createAnalyser",
+                       "OfflineAudioContext", "_background_noise_", "mic_denied", "TmSpectrogram"),
+             "pose": ("registerKind(\"pose\"", "registerPageKind(\"pose\"", "decodePose",
+                      "\"leftAnkle\"", "TmSkeleton", "skeleton_label")}  # fmt: skip
+    for name, marks in signs.items():
+        for word in marks:
+            assert (word in engine + page) == (name == kind), (kind, word)
+    # The kind's modules register before the entry's body runs (engine.js starts the page's
+    # classifier when it runs): bundled ahead of it.
+    for text, own in ((engine, "registerKind("), (page, "registerPageKind(")):
+        entry = text.index(
+            "\n/* tmbuild's engine" if text is engine else "\n/* The page's behaviour"
+        )
+        assert kind == "image" or -1 < text.find(own + '"' + kind) < entry
+
+
+def test_a_bundle_for_an_unknown_kind_is_refused():
+    with pytest.raises(bundle.BundleError, match="sounds: not a kind of model"):
+        bundle.bundle("engine.js", "sounds")
+
+
+def test_the_engines_api_is_its_own_exports_only():
     engine = bundle.bundle("engine.js").decode()
     page = bundle.bundle("page.js").decode()
-    # The modules each bundle names in its first line (page-pose.js holds "pose.js": whole names).
-    named = {text: set(re.findall(r"[\w-]+\.js", text.splitlines()[0])) for text in (engine, page)}
-    assert set(ENGINE_MODULES) <= named[engine]
-    assert not set(ENGINE_MODULES) & named[page]
     # Only the entry's own exports remain: the API.
     exports = re.findall(r"^export (?:const|class|function) (\w+)", engine, re.MULTILINE)
     assert exports == [
@@ -167,7 +201,8 @@ def test_a_template_that_breaks_the_contract_is_warned_about_part_by_part(
     assert _warnings(caplog) == [
         f"{shown}: <tm-reslt> is not one of tmbuild's elements (tm-loading, tm-load-error, "
         "tm-backend, tm-error, tm-notice, tm-upload, tm-webcam, tm-preview, tm-result, "
-        "tm-offline, tm-microphone, tm-spectrogram, tm-timeline, tm-skeleton, tm-classifier); it shows nothing",
+        "tm-offline, tm-microphone, tm-spectrogram, tm-timeline, tm-skeleton, tm-classifier); "
+        "it shows nothing",
         f"{shown}: has no <tm-result>: results are shown nowhere on the page",
         f'{shown}: id="verdict" is from tmbuild\'s former page script and is no longer filled '
         "in; use <tm-result> (the verdict and the bars)",

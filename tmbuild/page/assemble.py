@@ -162,7 +162,7 @@ def render_site(
         asset_urls[PurePosixPath(name).relative_to("assets").as_posix()] = base + path
     scripts = {}
     for entry, name in bundle.ENTRIES.items():
-        data = bundle.bundle(entry)
+        data = bundle.bundle(entry, export.kind)  # that kind's code only
         path = "assets/" + hashed_name(name, data)
         files[path] = data
         asset_urls[name] = base + path

@@ -1,7 +1,9 @@
 """One ES module per entry (engine.js, page.js), joined from the client's modules.
 
 The sources are ES modules that run in a browser as they are; a visit downloads one script per
-entry instead of a chain of imports.
+entry instead of a chain of imports. Each site's entries carry its model kind's code only: the
+entries import none of it, and a kind's modules register themselves (kinds.js, page-kinds.js)
+when they run, so they are bundled as dependencies evaluated before the entry's body.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from pathlib import Path
 CLIENT_DIR = Path(__file__).parent
 # Entry → the asset name it ships as (content-hashed by the build).
 ENTRIES = {"engine.js": "engine.js", "page.js": "page.js"}
+# What a model kind adds to each entry: an image model needs neither audio nor pose code
+# (~10 kB Brotli of the two entries).
+KIND_MODULES = {
+    "image": {},
+    "audio": {"engine.js": ("sound.js",), "page.js": ("page-audio.js",)},
+    "pose": {"engine.js": ("pose.js",), "page.js": ("page-pose.js",)},
+}
 
 _IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"\./([\w-]+)\.js";\n', re.MULTILINE)
 _EXPORT_DECLARATION = re.compile(
@@ -32,13 +41,19 @@ def client_files() -> list[str]:
 
 
 @cache
-def bundle(entry: str) -> bytes:
-    """`entry` and the modules it imports as one ES module, each module in a scope of its own.
+def bundle(entry: str, kind: str = "image") -> bytes:
+    """`entry`, the modules it imports and a `kind` of model's, as one ES module.
 
-    An imported module becomes a constant holding its exports, evaluated before the modules
-    that import it, as a browser would: `import { a } from "./x.js"` reads `const { a } = x`.
+    Each module keeps a scope of its own. An imported module becomes a constant holding its
+    exports, evaluated before the modules that import it, as a browser would: `import { a }
+    from "./x.js"` reads `const { a } = x`. The kind's modules come first: engine.js starts the
+    page's classifier when it runs, and they must have registered by then.
     """
+    if kind not in KIND_MODULES:
+        raise BundleError(f"{kind}: not a kind of model ({', '.join(KIND_MODULES)})")
     order: list[str] = []
+    for module in KIND_MODULES[kind].get(entry, ()):
+        _visit(module, order, [])
     _visit(entry, order, [])
     parts = [f"/* tmbuild {ENTRIES.get(entry, entry)}: bundled from {', '.join(order)} */\n"]
     for name in order:

@@ -17,15 +17,15 @@
  * classifier made and started when this module runs, as `window.tmbuild`, and a
  * `tmbuild:ready` event on window when it is ready. webcam.start({video}) classifies the
  * frames of a <video> the page shows (without one, the engine's own, never shown); stop(),
- * switchCamera(), and counters: running, frames, predictions, skipped, throttled, medianMs. */
+ * switchCamera(), and counters: running, frames, predictions, skipped, throttled, medianMs.
+ * An audio or pose model's parts of the engine are in sound.js and pose.js (see kinds.js). */
 
-import { createMicrophone, fileWindows, normalise } from "./sound.js";
 import { FileError, FormatError } from "./errors.js";
 import { KERNELS_FORMAT, fillWeights, kernelsRunner, startKernels } from "./kernels.js";
 import { BACKEND_ROLES, backendCandidates, chooseBackend, hasWasmSimd, loadRoles,
   preloadWasmBinary } from "./runtime.js";
 import { checkDecoded, cropToSquare, warmUpCrop } from "./image.js";
-import { frameImage, poseFrame, runPose, warmUpPose } from "./pose.js";
+import { kindParts } from "./kinds.js";
 import { preparePlan, tensorFlowRunner } from "./tfrunner.js";
 import { createWebcam } from "./webcam.js";
 import { decodeWeights, embeddedModel, embeddedWeights, fetchWeights } from "./weights.js";
@@ -56,9 +56,12 @@ export class Classifier extends EventTarget {
     this.kernelsLoad = null;
     this.firstPrediction = true;
     this.kind = config.model.kind || "image";
+    // This kind's parts (kinds.js); null in an engine bundled for another kind: load() says so.
+    this.parts = kindParts(this.kind);
     this.webcam = createWebcam(this, config.classifier);
     // An audio model's: start() listens, and each window comes as a "result" event.
-    this.microphone = this.kind === "audio" ? createMicrophone(this, config.audio) : null;
+    const listens = this.parts && this.parts.createMicrophone;
+    this.microphone = listens ? listens(this, config.audio) : null;
     // Methods that work unbound too, as the plain functions of window.tmbuild always have.
     for (const name of ["classify", "predict", "retry", "dispose", "classifyAudio"]) {
       this[name] = this[name].bind(this);
@@ -105,10 +108,10 @@ export class Classifier extends EventTarget {
     await (this.ready || this.start()); // a Classifier made with `new` starts on first use
     checkDecoded(source);
     const flipped = Boolean(options && options.flipped);
-    if (this.kind === "pose") {
-      const { output, pose } = await runPose(this.model, source, this.frameSize(), flipped);
+    if (this.parts.predict) { // a pose model's: the probabilities, and the pose beside them
+      const { output, ...more } = await this.parts.predict(this, source, flipped);
       this.predicted();
-      return { ...this.rank(output), pose };
+      return { ...this.rank(output), ...more };
     }
     const size = this.config.model.imageSize;
     const probabilities = await this.model.classify(cropToSquare(source, size, flipped));
@@ -116,16 +119,11 @@ export class Classifier extends EventTarget {
     return this.rank(probabilities);
   }
 
-  // A pose model's frame side: PoseNet's input (257).
-  frameSize() {
-    return this.config.model.plan.input.shape[0];
-  }
-
   // An audio model on one window of 43 spectrogram frames (232 dB values each, oldest
   // first), as the microphone and classifyAudio() give them: {top, status, predictions}.
   async predictSpectrogram(window) {
     await (this.ready || this.start());
-    const probabilities = await this.model.classify(normalise(window));
+    const probabilities = await this.model.classify(this.kindPart("normalise")(window));
     this.predicted();
     return this.rank(probabilities);
   }
@@ -154,7 +152,7 @@ export class Classifier extends EventTarget {
   // The windows the model reads for a recording, without classifying them: {duration,
   // windows: [{start, end, window}]}, each window 43 × 232 dB values, oldest frame first.
   spectrograms(data) {
-    return fileWindows(data, this.config.audio.overlap);
+    return this.kindPart("fileWindows")(data, this.config.audio.overlap);
   }
 
   // The square the model reads for `source`, as ImageData (the model's size, RGBA): what
@@ -163,8 +161,18 @@ export class Classifier extends EventTarget {
   preprocess(source, options) {
     checkDecoded(source);
     const flipped = Boolean(options && options.flipped);
-    if (this.kind === "pose") return frameImage(poseFrame(source, this.frameSize(), flipped));
+    const own = this.kindPart("preprocess", true);
+    if (own) return own(this, source, flipped);
     return cropToSquare(source, this.config.model.imageSize, flipped);
+  }
+
+  // This kind's part `name` (kinds.js); one it has not (an audio method called on an image
+  // model, say) or an engine bundled without the kind is an error, unless `optional`.
+  kindPart(name, optional) {
+    if (!this.parts) throw missingKind(this.kind);
+    const part = this.parts[name];
+    if (!part && !optional) throw new Error(`this ${this.kind} model has no ${name}`);
+    return part;
   }
 
   announce(result, source) {
@@ -193,6 +201,7 @@ export class Classifier extends EventTarget {
   async load() {
     const config = this.config;
     checkFormats(config);
+    if (!this.parts) throw missingKind(this.kind);
     if (location.protocol === "file:" && !config.singleFile) {
       throw new FileError("this page was opened from a file; serve it over HTTP");
     }
@@ -224,7 +233,7 @@ export class Classifier extends EventTarget {
     this.emit("warming", {});
     let warmupMs = await runner.warmUp(); // on the kernels, what ran before the weights came
     // A pose model: the whole path on a blank frame too (the outputs, pose.js's loops).
-    if (this.kind === "pose") warmupMs += await warmUpPose(runner, this.frameSize());
+    if (this.parts.warmUp) warmupMs += await this.parts.warmUp(this);
     if (this.marks) performance.mark("tmbuild:warmed-up");
     return { backend: this.backend, runner: this.onKernels ? "kernels" : "tensorflow",
       labels: this.labels.slice(), kind: this.kind, imageSize: config.model.imageSize, loadMs, warmupMs,
@@ -332,6 +341,12 @@ function checkFormats(config) {
         ": rebuild the site with the tmbuild that made this engine");
     }
   }
+}
+
+// An engine bundled for another kind of model: the site's files do not belong together.
+function missingKind(kind) {
+  return new FormatError(`this engine has no code for ${kind} models (an engine bundled for ` +
+    "another kind); rebuild the site, or load the kind's module before engine.js (kinds.js)");
 }
 
 // The configuration with every URL it holds resolved against `base`.

@@ -1,21 +1,18 @@
 /* The listening page's parts, for an audio model: <tm-microphone> (start and stop listening),
  * <tm-spectrogram> (the sound heard, live, as the model reads it) and <tm-timeline> (an
  * uploaded recording's labels, window by window). <tm-upload> takes recordings on this page
- * (page-inputs.js hands them to showRecording). */
+ * (page-inputs.js hands them to showRecording). The shared elements reach this module's parts
+ * through page-kinds.js only, so that other kinds' pages are bundled without it. */
 
 import { TmElement, make } from "./page-context.js";
+import { registerPageKind, shownLabel } from "./page-kinds.js";
 
-export const BACKGROUND_NOISE = "_background_noise_";
-
-// A label as the visitor reads it: the background class is no word, but its absence.
-export function shownLabel(scope, label) {
-  return label === BACKGROUND_NOISE ? scope.t("background_noise") : label;
-}
+const BACKGROUND_NOISE = "_background_noise_";
 
 const MICROPHONE_FAILURES = { insecure: "mic_insecure", denied: "mic_denied",
   unavailable: "mic_unavailable" };
 
-export function microphoneFailure(scope, code) {
+function microphoneFailure(scope, code) {
   return scope.t(MICROPHONE_FAILURES[code] || "mic_unavailable");
 }
 
@@ -131,7 +128,7 @@ export class TmTimeline extends TmElement {
 }
 
 // A recording picked or dropped: classified window by window into every <tm-timeline>.
-export function showRecording(scope, file) {
+function showRecording(scope, file) {
   const name = file.name || "";
   if (file.type && !file.type.startsWith("audio/") && !file.type.startsWith("video/")) {
     scope.showError(scope.t("not_audio", { name }));
@@ -149,3 +146,14 @@ export function showRecording(scope, file) {
       { name }));
   }));
 }
+
+registerPageKind("audio", {
+  elements: { "tm-microphone": TmMicrophone, "tm-spectrogram": TmSpectrogram,
+    "tm-timeline": TmTimeline },
+  // The background class is no word, but its absence: heard alone, it is silence.
+  label: (scope, label) => (label === BACKGROUND_NOISE ? scope.t("background_noise") : label),
+  verdict: (scope, result) => (result.top.label === BACKGROUND_NOISE ? scope.t("silence") : null),
+  showFile: showRecording,
+  failure: (scope, during, code) => (during === "microphone" ? microphoneFailure(scope, code)
+    : null),
+});

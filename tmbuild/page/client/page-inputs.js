@@ -4,7 +4,7 @@
 
 import { TmElement, make, scopeOf, touchOnly } from "./page-context.js";
 import { clearResults } from "./page-result.js";
-import { showRecording } from "./page-audio.js";
+import { kindOf } from "./page-kinds.js";
 
 // Classification starts from the load event: only then is the image decoded (and turned
 // upright by its EXIF orientation, which browsers apply to drawImage).
@@ -44,8 +44,9 @@ const listening = (scope) => scope.config.model && scope.config.model.kind === "
 
 function showFile(scope, file) {
   if (!file) return;
-  if (listening(scope)) {
-    showRecording(scope, file);
+  const own = kindOf(scope).showFile; // an audio model's page takes recordings
+  if (own) {
+    own(scope, file);
     return;
   }
   if (file.type && !file.type.startsWith("image/")) {

@@ -10,6 +10,7 @@
  * itself under the skeleton. Colours: CSS custom properties --tm-keypoint and --tm-bone. */
 
 import { TmElement, make } from "./page-context.js";
+import { registerPageKind } from "./page-kinds.js";
 
 // posenet's connectedPartNames: the bones drawn, by keypoint index (PoseNet's order).
 const PARTS = ["nose", "leftEye", "rightEye", "leftEar", "rightEar", "leftShoulder",
@@ -167,3 +168,5 @@ function fit(element, box) {
   return { x: (box.width - width * scale) / 2, y: (box.height - height * scale) / 2,
     width: width * scale, height: height * scale };
 }
+
+registerPageKind("pose", { elements: { "tm-skeleton": TmSkeleton } });

@@ -2,7 +2,7 @@
  * CSS custom properties (--tm-bar, --tm-bar-confident, --tm-bar-uncertain, --tm-track). */
 
 import { TmElement, make } from "./page-context.js";
-import { BACKGROUND_NOISE, shownLabel } from "./page-audio.js";
+import { kindOf, shownLabel } from "./page-kinds.js";
 
 export function clearResults(scope) {
   for (const result of scope.all("tm-result")) result.clear();
@@ -33,10 +33,11 @@ export class TmResult extends TmElement {
     this.setAttribute("status", result.status);
     const verdict = this.querySelector(".verdict");
     verdict.className = "verdict " + result.status;
-    // An audio model's background class is heard as silence, not as a word.
+    // A kind's own words for a verdict: an audio model's background class is heard as silence.
+    const own = kindOf(this.scope).verdict;
     const label = shownLabel(this.scope, result.top.label);
-    verdict.textContent = result.top.label === BACKGROUND_NOISE ? this.t("silence")
-      : result.status === "confident" ? label : this.t("not_sure", { label });
+    verdict.textContent = (own && own(this.scope, result))
+      || (result.status === "confident" ? label : this.t("not_sure", { label }));
     this.querySelector(".predictions").replaceChildren(...result.predictions.slice(0, this.topK)
       .map((p) => {
         const fill = make("span", { class: "fill" });

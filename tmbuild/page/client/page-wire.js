@@ -3,7 +3,7 @@
 
 import { FAILURES } from "./page-status.js";
 import { loadThumbnails } from "./page-inputs.js";
-import { microphoneFailure } from "./page-audio.js";
+import { kindOf } from "./page-kinds.js";
 
 const WEBCAM_FAILURES = { insecure: "webcam_insecure", denied: "webcam_denied",
   unavailable: "webcam_unavailable", video: "webcam_no_video" };
@@ -22,7 +22,9 @@ function loadFailed(scope, error) {
 export function wireScope(scope, classifier) {
   classifier.addEventListener("error", (event) => {
     const { during, code, error } = event.detail;
-    if (during === "microphone") scope.showError(microphoneFailure(scope, code));
+    const own = kindOf(scope).failure; // an audio model's microphone, say
+    const words = own && own(scope, during, code);
+    if (words) scope.showError(words);
     else if (during !== "webcam") loadFailed(scope, error);
     else scope.showError(scope.t(WEBCAM_FAILURES[code] || "webcam_unavailable"));
   });

@@ -16,14 +16,14 @@
  *
  * On a built page, the engine (engine.js) makes the page's classifier as window.tmbuild; this
  * module runs after it and only listens to it. An embedded classifier's tmbuild.js calls
- * `embed` instead, which gives each <tm-classifier> its own scope. */
+ * `embed` instead, which gives each <tm-classifier> its own scope. Unbundled, a page loads its
+ * kind's module (page-audio.js, page-pose.js) before this one: see page-kinds.js. */
 
 import { TmError, TmNotice, pageScope } from "./page-context.js";
 import { TmBackend, TmLoadError, TmLoading } from "./page-status.js";
 import { TmPreview, TmUpload, TmWebcam } from "./page-inputs.js";
 import { TmResult } from "./page-result.js";
-import { TmMicrophone, TmSpectrogram, TmTimeline } from "./page-audio.js";
-import { TmSkeleton } from "./page-pose.js";
+import { kindElements } from "./page-kinds.js";
 import { TmOffline, registerWorker } from "./page-offline.js";
 import { TmClassifier, embed } from "./page-embed.js";
 import { wireScope } from "./page-wire.js";
@@ -37,8 +37,9 @@ const ELEMENTS = {
   "tm-loading": TmLoading, "tm-load-error": TmLoadError, "tm-backend": TmBackend,
   "tm-error": TmError, "tm-notice": TmNotice, "tm-upload": TmUpload, "tm-webcam": TmWebcam,
   "tm-preview": TmPreview, "tm-result": TmResult, "tm-offline": TmOffline,
-  "tm-microphone": TmMicrophone, "tm-spectrogram": TmSpectrogram, "tm-timeline": TmTimeline,
-  "tm-skeleton": TmSkeleton,
+  // An audio model's (page-audio.js) or a pose model's (page-pose.js): registered by the kind's
+  // module, which a site's page.js carries for its own kind only (page-kinds.js).
+  ...kindElements(),
 };
 
 // Defined first: the handlers below may show a message in them at once.

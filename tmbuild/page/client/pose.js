@@ -17,6 +17,7 @@
  * grows that one pose only: the same keypoints, far less work. */
 
 import { regionPixels, sourceSize } from "./image.js";
+import { registerKind } from "./kinds.js";
 
 export const PARTS = ["nose", "leftEye", "rightEye", "leftEar", "rightEar", "leftShoulder",
   "rightShoulder", "leftElbow", "rightElbow", "leftWrist", "rightWrist", "leftHip", "rightHip",
@@ -234,3 +235,13 @@ export async function warmUpPose(runner, size) {
   await runPose(runner, new ImageData(size, size), size, false);
   return performance.now() - started;
 }
+
+// The engine's pose parts (kinds.js), on the frame side of the plan's input (PoseNet's 257).
+const frameSize = (classifier) => classifier.config.model.plan.input.shape[0];
+registerKind("pose", {
+  predict: (classifier, source, flipped) => runPose(classifier.model, source,
+    frameSize(classifier), flipped),
+  preprocess: (classifier, source, flipped) => frameImage(poseFrame(source,
+    frameSize(classifier), flipped)),
+  warmUp: (classifier) => warmUpPose(classifier.model, frameSize(classifier)),
+});

@@ -11,6 +11,8 @@
  * file and the same sound through a microphone give the same frames (in time with the sound,
  * where the timer of the live path jitters by a few ms). */
 
+import { registerKind } from "./kinds.js";
+
 export const SAMPLE_RATE = 44100;
 export const HOP = 1024; // samples between frames
 export const BINS = 232; // of the analyser's 1024
@@ -250,3 +252,7 @@ export function createMicrophone(classifier, settings) {
 
   return microphone;
 }
+
+// The engine's audio parts (kinds.js): the classifier's microphone, recordings' windows, and
+// the normalisation the network reads them with.
+registerKind("audio", { createMicrophone, fileWindows, normalise });
