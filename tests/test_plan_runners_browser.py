@@ -109,13 +109,16 @@ def _run_in_chromium(tmp_path, plan: dict, weights: bytes, frames: list[np.ndarr
     return results
 
 
-def _check(plan: dict, weights: bytes, frames, results: dict, tolerance: float) -> None:
+def _check(
+    plan: dict, weights: bytes, frames, results: dict, tolerance: float, rtol: float = 0
+) -> None:
     by_name = plan_weights(plan["weights"], weights)
     for runner in ("kernels", "tensorflow"):
         for frame, got in zip(frames, results[runner], strict=True):
             x = preprocess(frame, plan["input"]["divisor"], plan["input"]["offset"])
             values = run_plan(plan, by_name, x)
-            np.testing.assert_allclose(got["output"], values[plan["output"]], rtol=0,
+            # The runners give every value flat, whatever its shape.
+            np.testing.assert_allclose(got["output"], values[plan["output"]].reshape(-1), rtol=rtol,
                                        atol=tolerance, err_msg=runner)  # fmt: skip
             assert got["classified"] == got["output"]
             assert set(got["outputs"]) == set(plan["outputs"])
@@ -123,7 +126,7 @@ def _check(plan: dict, weights: bytes, frames, results: dict, tolerance: float) 
                 expected = values[index]
                 assert got["outputs"][name]["shape"] == list(expected.shape), (runner, name)
                 values_got = got["outputs"][name]["values"]
-                np.testing.assert_allclose(values_got, expected.reshape(-1), rtol=0,
+                np.testing.assert_allclose(values_got, expected.reshape(-1), rtol=rtol,
                                            atol=tolerance, err_msg=f"{runner} {name}")  # fmt: skip
 
 
@@ -154,4 +157,6 @@ def test_the_real_posenet_runs_on_both_runners_as_in_numpy(tmp_path):
     check_plan(plan)
     frames = images(257)[:2]
     results = _run_in_chromium(tmp_path, plan, files.weights, frames)
-    _check(plan, files.weights, frames, results, 1e-4)
+    # Offsets are pixels (up to tens): float32 sums over 13 layers, in another order than
+    # numpy's, move them by up to ~2e-3 px; a wrong step moves them by whole pixels.
+    _check(plan, files.weights, frames, results, 1e-3, rtol=1e-3)
