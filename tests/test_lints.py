@@ -74,3 +74,9 @@ def test_held_out_sets_too_small_or_imbalanced():
         "imbalanced: 'cat' has 40 images, 'fox' 10 (4.0×); accuracy mostly reflects the large "
         "classes, so read each class's recall",
     ]
+
+
+def test_a_pose_model_without_a_catch_all_is_told_of_other_poses():
+    [warning] = model_lints(["arms up", "arms out", "arms down"], "pose")
+    assert warning.startswith("no catch-all class (such as 'other'): a pose that is none of the 3")
+    assert model_lints(["arms up", "arms down", "other"], "pose") == []

@@ -158,7 +158,7 @@ def check(config_path, model_path, quantize, base_url, strict, verbose, quiet):
         sys.exit(130)
     from tmbuild.evaluate.lints import model_lints
 
-    for lint in model_lints(export.labels):
+    for lint in model_lints(export.labels, export.kind):
         log.warning(lint)
     if not quiet:
         # Labels are the export's text: each on this one line, escaped and cut short.

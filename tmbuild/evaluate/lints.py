@@ -31,7 +31,7 @@ CATCH_ALL_WORDS = {
 }  # fmt: skip
 
 
-def model_lints(labels: list[str]) -> list[str]:
+def model_lints(labels: list[str], kind: str = "image") -> list[str]:
     """What in a model's labels goes against Teachable Machine practice, and why it matters."""
     warnings = []
     if len(labels) > MAX_CLASSES:
@@ -51,11 +51,18 @@ def model_lints(labels: list[str]) -> list[str]:
             "the page; name the classes in Teachable Machine and export again"
         )
     if not any(_is_catch_all(label) for label in labels):
-        warnings.append(
-            "no catch-all class (such as 'other' or 'background'): a photo of none of the "
-            f"{len(labels)} things still gets one of their labels; add a class of everything "
-            "else the camera may see"
-        )
+        if kind == "pose":  # PoseNet finds a pose in any person: the classifier must pick one
+            warnings.append(
+                "no catch-all class (such as 'other'): a pose that is none of the "
+                f"{len(labels)} still gets one of their labels; add a class of other poses "
+                "(standing still, walking past, half out of the picture)"
+            )
+        else:
+            warnings.append(
+                "no catch-all class (such as 'other' or 'background'): a photo of none of the "
+                f"{len(labels)} things still gets one of their labels; add a class of "
+                "everything else the camera may see"
+            )
     seen: dict[str, str] = {}
     for label in labels:
         slug = slug_of(label)
