@@ -89,22 +89,35 @@ class OutputGuard:
 
 def _not_an_earlier_build(folder: Path) -> str | None:
     """Say why `folder` is not empty and not an earlier build's output; None if it is either."""
-    with os.scandir(folder) as scan:
-        entries = [e for e in scan if not (e.name in LITTER and e.is_file(follow_symlinks=False))]
-    if not entries:
-        return None
-    if any(entry.name == MANIFEST_NAME for entry in entries):
-        if _is_manifest(folder / MANIFEST_NAME):
+    # Everything is read through one descriptor of the folder: another build may swap a new
+    # output in under the same name meanwhile, and a listing of one folder checked against the
+    # files of the next would call a build's own output foreign.
+    folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        with os.scandir(folder_fd) as scan:
+            entries = [
+                e for e in scan if not (e.name in LITTER and e.is_file(follow_symlinks=False))
+            ]
+        if not entries:
             return None
-        return f"its {MANIFEST_NAME} is not one tmbuild wrote"
-    [first, *others] = entries
-    if not others and first.name.endswith(".html") and _is_single_file_page(folder / first.name):
-        return None
-    return f"it has no {MANIFEST_NAME}"
+        if any(entry.name == MANIFEST_NAME for entry in entries):
+            if _is_manifest(MANIFEST_NAME, folder_fd):
+                return None
+            return f"its {MANIFEST_NAME} is not one tmbuild wrote"
+        [first, *others] = entries
+        if (
+            not others
+            and first.name.endswith(".html")
+            and _is_single_file_page(first.name, folder_fd)
+        ):
+            return None
+        return f"it has no {MANIFEST_NAME}"
+    finally:
+        os.close(folder_fd)
 
 
-def _is_manifest(path: Path) -> bool:
-    file = _open_regular(path, MAX_MANIFEST)
+def _is_manifest(name: str, folder_fd: int) -> bool:
+    file = _open_regular(name, folder_fd, MAX_MANIFEST)
     if file is None:
         return False
     with file:
@@ -115,8 +128,8 @@ def _is_manifest(path: Path) -> bool:
     return isinstance(manifest, dict) and "tmbuild_version" in manifest
 
 
-def _is_single_file_page(path: Path) -> bool:
-    file = _open_regular(path, MAX_PAGE)
+def _is_single_file_page(name: str, folder_fd: int) -> bool:
+    file = _open_regular(name, folder_fd, MAX_PAGE)
     if file is None:
         return False
     with file:
@@ -128,10 +141,11 @@ def _is_single_file_page(path: Path) -> bool:
     return False
 
 
-def _open_regular(path: Path, limit: int) -> BinaryIO | None:
+def _open_regular(name: str, folder_fd: int, limit: int) -> BinaryIO | None:
     """Open a regular file of at most `limit` bytes; never a link, and never wait on a FIFO."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(name, flags, dir_fd=folder_fd)
     except OSError:
         return None
     info = os.fstat(fd)
