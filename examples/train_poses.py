@@ -26,15 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from pose_figures import (
-    CLIP_FPS,
-    LABELS,
-    clip_schedule,
-    draw_clip,
-    draw_sample,
-    make_set,
-    read_y4m,
-)
+from pose_clip import CLIP_FPS, clip_schedule, draw_clip, read_y4m
+from pose_figures import LABELS, draw_sample, make_set
 from shapes_drawing import png_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,6 +27,7 @@ FIXTURE = ROOT.parent / "shared" / "fixtures" / "tm-exports" / "pose2-pt" / "exp
 
 sys.path.insert(0, str(EXAMPLES))
 pose_figures = pytest.importorskip("pose_figures")
+pose_clip = pytest.importorskip("pose_clip")
 train_poses = pytest.importorskip("train_poses")
 
 pytestmark = pytest.mark.skipif(
@@ -105,16 +106,16 @@ def test_posenet_finds_the_figures_joints_and_the_head_their_pose(weights):
 
 def test_clip_moves_through_the_poses(weights):
     data = CLIP.read_bytes()
-    width, height = pose_figures.CLIP_SIZE
-    header = f"YUV4MPEG2 W{width} H{height} F{pose_figures.CLIP_FPS}:1 Ip A1:1 C420jpeg\n"
+    width, height = pose_clip.CLIP_SIZE
+    header = f"YUV4MPEG2 W{width} H{height} F{pose_clip.CLIP_FPS}:1 Ip A1:1 C420jpeg\n"
     assert data.startswith(header.encode())
     assert len(data) < 1_500_000
-    frames = pose_figures.read_y4m(data)
-    schedule = pose_figures.clip_schedule()
+    frames = pose_clip.read_y4m(data)
+    schedule = pose_clip.clip_schedule()
     assert len(frames) == len(schedule)
-    seen, starts = [], range(0, len(schedule), pose_figures.HOLD + pose_figures.MOVE)
+    seen, starts = [], range(0, len(schedule), pose_clip.HOLD + pose_clip.MOVE)
     for start in starts:
-        middle = start + pose_figures.HOLD // 2
+        middle = start + pose_clip.HOLD // 2
         features, _ = train_poses.posenet(frames[middle])
         probabilities = train_poses.predict(weights, features[None])[0]
         seen.append(pose_figures.LABELS[probabilities.argmax()])
@@ -125,7 +126,7 @@ def test_clip_moves_through_the_poses(weights):
 def test_y4m_reading_inverts_writing(tmp_path):
     frame = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)
     frame = frame.repeat(2, 0).repeat(2, 1)  # flat 2×2 blocks: 4:2:0 loses nothing
-    [back] = pose_figures.read_y4m(write_y4m(tmp_path / "clip.y4m", [frame]).read_bytes())
+    [back] = pose_clip.read_y4m(write_y4m(tmp_path / "clip.y4m", [frame]).read_bytes())
     assert np.abs(back.astype(int) - frame).max() <= 2
 
 
